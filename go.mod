@@ -1,0 +1,3 @@
+module github.com/goshim6/goshim6
+
+go 1.26
