@@ -40,8 +40,7 @@ type Verifier struct {
 	// slots are the /64s whose Hash1 is cached: the multi-prefix
 	// extension's prefixes, then the subnet prefix if it is not listed.
 	slots []uint64
-	h1    []atomic.Uint64 // Hash1 (with Sec/u/g bits cleared) per slot
-	h1ok  []atomic.Bool
+	h1    []h1Slot // Hash1 per slot, computed on first use
 	// zeros is the number of leading zero bits of Hash2 (0..112).
 	zeros int
 	// subnetListed: the subnet prefix field is one of the listed prefixes,
@@ -76,8 +75,7 @@ func NewVerifier(params []byte) (*Verifier, error) {
 		v.slots = append(v.slots, subnet)
 	}
 	v.subnetListed = listed
-	v.h1 = make([]atomic.Uint64, len(v.slots))
-	v.h1ok = make([]atomic.Bool, len(v.slots))
+	v.h1 = make([]h1Slot, len(v.slots))
 	v.zeros = hash2Zeros(raw)
 	return v, nil
 }
@@ -178,19 +176,34 @@ func (v *Verifier) slotOf(pfx uint64) int {
 // hash1 returns Hash1 (RFC 3972 §3) of the parameters with slot i's prefix
 // in the subnet prefix field, computing it once.
 func (v *Verifier) hash1(i int) uint64 {
-	if v.h1ok[i].Load() {
-		return v.h1[i].Load()
+	c := &v.h1[i]
+	if c.ok.Load() {
+		return c.v.Load()
 	}
+	// Concurrent first uses may both compute it; they store the same value.
 	h := hash1With(v.raw, v.slots[i])
-	v.h1[i].Store(h)
-	v.h1ok[i].Store(true)
+	c.v.Store(h)
+	c.ok.Store(true)
 	return h
+}
+
+type h1Slot struct {
+	v  atomic.Uint64
+	ok atomic.Bool
 }
 
 // hash1With is the leftmost 64 bits of SHA-1 over raw with its subnet
 // prefix field replaced by pfx.
 func hash1With(raw []byte, pfx uint64) uint64 {
 	var stack [512]byte
+	b := scratch(&stack, raw)
+	binary.BigEndian.PutUint64(b[offPrefix:], pfx)
+	s := sha1.Sum(b)
+	return binary.BigEndian.Uint64(s[:8])
+}
+
+// scratch returns a copy of raw, in stack when it fits.
+func scratch(stack *[512]byte, raw []byte) []byte {
 	var b []byte
 	if len(raw) <= len(stack) {
 		b = stack[:len(raw)]
@@ -198,16 +211,15 @@ func hash1With(raw []byte, pfx uint64) uint64 {
 		b = make([]byte, len(raw))
 	}
 	copy(b, raw)
-	binary.BigEndian.PutUint64(b[offPrefix:], pfx)
-	s := sha1.Sum(b)
-	return binary.BigEndian.Uint64(s[:8])
+	return b
 }
 
 // hash2Zeros returns the number of leading zero bits of Hash2 (RFC 3972
 // §3: SHA-1 over the parameters with subnet prefix and collision count set
 // to zero, truncated to 112 bits).
 func hash2Zeros(raw []byte) int {
-	b := append([]byte(nil), raw...)
+	var stack [512]byte
+	b := scratch(&stack, raw)
 	clear(b[offPrefix:fixedLen])
 	s := sha1.Sum(b)
 	return leadingZeros112(&s)
