@@ -1,0 +1,303 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"sync/atomic"
+	"time"
+
+	"github.com/goshim6/goshim6/api"
+	"github.com/goshim6/goshim6/dataplane"
+)
+
+// Queue sizes: inputs from the network are dropped (and counted) when the
+// loop falls this far behind, so a flood never blocks a reader goroutine
+// or grows memory without bound.
+const (
+	packetQueue  = 1024
+	icmpQueue    = 256
+	dpEventQueue = 1024
+	locatorQueue = 16
+	requestQueue = 64
+	farFuture    = 24 * time.Hour
+)
+
+// LoopConfig is what the loop needs besides its Core.
+type LoopConfig struct {
+	Clock  Clock
+	Logger *slog.Logger
+	// Activity is polled every ActivityPoll (nil: no polling).
+	Activity     dataplane.ActivitySource
+	ActivityPoll time.Duration
+	// Trigger decides whether a data-plane trigger event reaches the core
+	// (peer policy and threshold); nil passes everything.
+	Trigger func(ev dataplane.Event) bool
+	// OnEvent, if set, sees every event published (metrics); called on
+	// the loop goroutine.
+	OnEvent func(api.Event)
+}
+
+// Loop is the single owner of the Core. Create it with NewLoop, run it
+// with Run, and reach the core only through Do or the Deliver methods.
+type Loop struct {
+	core Core
+	cfg  LoopConfig
+	log  *slog.Logger
+
+	packets  chan Packet
+	icmp     chan ICMPError
+	dpEvents chan dataplane.Event
+	locs     chan []LocalLocator
+	reqs     chan request
+	done     chan struct{}
+	started  atomic.Bool
+
+	events *broadcaster
+
+	// Counters of the loop itself (read with Counters).
+	droppedPackets, droppedICMP, droppedDPEvents atomic.Uint64
+	panics, activityErrors, ignoredTriggers      atomic.Uint64
+	timerRuns                                    atomic.Uint64
+}
+
+type request struct {
+	fn   func(now time.Time, c Core)
+	done chan struct{}
+}
+
+// NewLoop prepares a loop around core.
+func NewLoop(core Core, cfg LoopConfig) *Loop {
+	if cfg.Clock == nil {
+		cfg.Clock = SystemClock{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Loop{
+		core:     core,
+		cfg:      cfg,
+		log:      cfg.Logger,
+		packets:  make(chan Packet, packetQueue),
+		icmp:     make(chan ICMPError, icmpQueue),
+		dpEvents: make(chan dataplane.Event, dpEventQueue),
+		locs:     make(chan []LocalLocator, locatorQueue),
+		reqs:     make(chan request, requestQueue),
+		done:     make(chan struct{}),
+		events:   newBroadcaster(),
+	}
+}
+
+// Emit publishes an event to watchers and metrics. It must be called on
+// the loop goroutine (the engine adapter calls it from inside Core
+// methods).
+func (l *Loop) Emit(ev api.Event) {
+	if ev.Time.IsZero() {
+		ev.Time = l.cfg.Clock.Now()
+	}
+	if l.cfg.OnEvent != nil {
+		l.cfg.OnEvent(ev)
+	}
+	l.events.publish(ev)
+}
+
+// Subscribe returns a stream of events (see broadcaster).
+func (l *Loop) Subscribe() (<-chan api.Event, func()) { return l.events.subscribe() }
+
+// DeliverPacket queues a received packet; false if the queue is full (the
+// packet is dropped and counted).
+func (l *Loop) DeliverPacket(p Packet) bool {
+	select {
+	case l.packets <- p:
+		return true
+	default:
+		l.droppedPackets.Add(1)
+		return false
+	}
+}
+
+// DeliverICMP queues an ICMPv6 error; false if dropped.
+func (l *Loop) DeliverICMP(e ICMPError) bool {
+	select {
+	case l.icmp <- e:
+		return true
+	default:
+		l.droppedICMP.Add(1)
+		return false
+	}
+}
+
+// DeliverDataPlaneEvent queues a data-plane event; false if dropped.
+func (l *Loop) DeliverDataPlaneEvent(ev dataplane.Event) bool {
+	select {
+	case l.dpEvents <- ev:
+		return true
+	default:
+		l.droppedDPEvents.Add(1)
+		return false
+	}
+}
+
+// DeliverLocators queues a new snapshot of the local locators. Snapshots
+// are never dropped: the call blocks until queued or ctx ends, because
+// losing the last one would leave the engine with stale locators.
+func (l *Loop) DeliverLocators(ctx context.Context, locs []LocalLocator) error {
+	select {
+	case l.locs <- locs:
+		return nil
+	case <-l.done:
+		return api.Errorf(api.CodeUnavailable, "shim6d is stopping")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Do runs fn on the loop goroutine and waits for it. It fails with
+// CodeUnavailable once the loop has stopped.
+func (l *Loop) Do(ctx context.Context, fn func(now time.Time, c Core) error) error {
+	var err error
+	r := request{fn: func(now time.Time, c Core) { err = fn(now, c) }, done: make(chan struct{})}
+	select {
+	case l.reqs <- r:
+	case <-l.done:
+		return api.Errorf(api.CodeUnavailable, "shim6d is stopping")
+	case <-ctx.Done():
+		return ctxErr(ctx)
+	}
+	select {
+	case <-r.done:
+		return err
+	case <-l.done:
+		// The loop may have run it just before stopping.
+		select {
+		case <-r.done:
+			return err
+		default:
+			return api.Errorf(api.CodeUnavailable, "shim6d is stopping")
+		}
+	}
+}
+
+func ctxErr(ctx context.Context) error {
+	if ctx.Err() == context.DeadlineExceeded {
+		return api.Errorf(api.CodeUnavailable, "shim6d is busy: request timed out")
+	}
+	return ctx.Err()
+}
+
+// Done is closed when Run has returned.
+func (l *Loop) Done() <-chan struct{} { return l.done }
+
+// Counters reports the loop's own counters.
+func (l *Loop) Counters() map[string]uint64 {
+	return map[string]uint64{
+		"loop_dropped_packets":     l.droppedPackets.Load(),
+		"loop_dropped_icmp":        l.droppedICMP.Load(),
+		"loop_dropped_dp_events":   l.droppedDPEvents.Load(),
+		"loop_panics":              l.panics.Load(),
+		"loop_activity_errors":     l.activityErrors.Load(),
+		"loop_ignored_triggers":    l.ignoredTriggers.Load(),
+		"loop_timer_runs":          l.timerRuns.Load(),
+		"loop_watchers":            uint64(l.events.count()),
+		"loop_queued_packets":      uint64(len(l.packets)),
+		"loop_queued_dp_events":    uint64(len(l.dpEvents)),
+		"loop_queued_api_requests": uint64(len(l.reqs)),
+	}
+}
+
+// Run owns the core until ctx is done. It returns nil on a clean stop.
+func (l *Loop) Run(ctx context.Context) error {
+	if !l.started.CompareAndSwap(false, true) {
+		return fmt.Errorf("daemon: loop already running")
+	}
+	defer close(l.done)
+	defer l.events.close()
+
+	clk := l.cfg.Clock
+	deadline := clk.NewTimer(farFuture)
+	defer deadline.Stop()
+	var pollC <-chan time.Time
+	var poll Timer
+	if l.cfg.Activity != nil && l.cfg.ActivityPoll > 0 {
+		poll = clk.NewTimer(l.cfg.ActivityPoll)
+		defer poll.Stop()
+		pollC = poll.C()
+	}
+	l.rearm(deadline)
+	for {
+		select {
+		case <-ctx.Done():
+			l.drainRequests()
+			return nil
+		case p := <-l.packets:
+			l.guard("packet", func() { l.core.HandlePacket(clk.Now(), p.Src, p.Dst, p.Data) })
+		case e := <-l.icmp:
+			l.guard("icmp", func() { l.core.HandleICMP(clk.Now(), e.Src, e.Type, e.Code, e.Invoking) })
+		case ev := <-l.dpEvents:
+			if ev.Kind == dataplane.EventTrigger && l.cfg.Trigger != nil && !l.cfg.Trigger(ev) {
+				l.ignoredTriggers.Add(1)
+				break
+			}
+			l.guard("dataplane event", func() { l.core.HandleDataPlaneEvent(clk.Now(), ev) })
+		case locs := <-l.locs:
+			l.guard("locators", func() { l.core.SetLocalLocators(clk.Now(), locs) })
+		case r := <-l.reqs:
+			l.guard("request", func() { r.fn(clk.Now(), l.core) })
+			close(r.done)
+		case <-deadline.C():
+			l.timerRuns.Add(1)
+			l.guard("timer", func() { l.core.HandleTimer(clk.Now()) })
+		case <-pollC:
+			l.pollActivity()
+			poll.Reset(l.cfg.ActivityPoll)
+		}
+		l.rearm(deadline)
+	}
+}
+
+// rearm points the deadline timer at the core's next deadline.
+func (l *Loop) rearm(t Timer) {
+	d := farFuture
+	if when, ok := l.core.NextDeadline(); ok {
+		d = max(when.Sub(l.cfg.Clock.Now()), 0)
+	}
+	t.Reset(d)
+}
+
+func (l *Loop) pollActivity() {
+	now := l.cfg.Clock.Now()
+	err := l.cfg.Activity.ReadActivity(func(a dataplane.Activity) {
+		l.guard("activity", func() { l.core.HandleActivity(now, a) })
+	})
+	if err != nil {
+		if l.activityErrors.Add(1)%100 == 1 {
+			l.log.Warn("reading data-plane activity failed", "err", err)
+		}
+	}
+}
+
+// guard runs f and turns a panic into a logged, counted error: a bug
+// triggered by one packet or request must not take every context down.
+func (l *Loop) guard(what string, f func()) {
+	defer func() {
+		if r := recover(); r != nil {
+			l.panics.Add(1)
+			l.log.Error("BUG: panic in the engine; input dropped", "input", what, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+		}
+	}()
+	f()
+}
+
+// drainRequests fails the requests still queued at stop.
+func (l *Loop) drainRequests() {
+	for {
+		select {
+		case r := <-l.reqs:
+			// Not run: Do sees l.done closed and r.done open.
+			_ = r
+		default:
+			return
+		}
+	}
+}
