@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"log/slog"
 	"net/netip"
 	"sync"
 	"time"
@@ -229,3 +230,5 @@ func (f *fakeActivity) ReadActivity(fn func(dataplane.Activity)) error {
 	}
 	return err
 }
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"runtime/debug"
 	"sync/atomic"
 	"time"
@@ -56,6 +57,11 @@ type Loop struct {
 
 	events *broadcaster
 
+	// Data-plane traffic totals, accumulated from activity deltas (loop
+	// goroutine only).
+	lastActivity                           map[uint64]dataplane.Activity
+	txPackets, txBytes, rxPackets, rxBytes uint64
+
 	// Counters of the loop itself (read with Counters).
 	droppedPackets, droppedICMP, droppedDPEvents atomic.Uint64
 	panics, activityErrors, ignoredTriggers      atomic.Uint64
@@ -86,6 +92,8 @@ func NewLoop(core Core, cfg LoopConfig) *Loop {
 		reqs:     make(chan request, requestQueue),
 		done:     make(chan struct{}),
 		events:   newBroadcaster(),
+
+		lastActivity: make(map[uint64]dataplane.Activity),
 	}
 }
 
@@ -267,14 +275,62 @@ func (l *Loop) rearm(t Timer) {
 
 func (l *Loop) pollActivity() {
 	now := l.cfg.Clock.Now()
+	seen := make(map[uint64]dataplane.Activity, len(l.lastActivity))
 	err := l.cfg.Activity.ReadActivity(func(a dataplane.Activity) {
+		l.account(a)
+		seen[a.LocalTag] = a
 		l.guard("activity", func() { l.core.HandleActivity(now, a) })
 	})
 	if err != nil {
 		if l.activityErrors.Add(1)%100 == 1 {
 			l.log.Warn("reading data-plane activity failed", "err", err)
 		}
+		return
 	}
+	l.lastActivity = seen
+}
+
+// account adds what a context sent and received since the last poll to the
+// totals; a counter that went backwards belongs to a new context that
+// reused the tag.
+func (l *Loop) account(a dataplane.Activity) {
+	p, ok := l.lastActivity[a.LocalTag]
+	delta := func(now, before uint64) uint64 {
+		if !ok || now < before {
+			return now
+		}
+		return now - before
+	}
+	l.txPackets += delta(a.TxPackets, p.TxPackets)
+	l.txBytes += delta(a.TxBytes, p.TxBytes)
+	l.rxPackets += delta(a.RxPackets, p.RxPackets)
+	l.rxBytes += delta(a.RxBytes, p.RxBytes)
+}
+
+// Snapshot reads what a metrics scrape needs, on the loop goroutine.
+func (l *Loop) Snapshot(ctx context.Context, extra func() map[string]uint64) (Snapshot, error) {
+	var s Snapshot
+	err := l.Do(ctx, func(now time.Time, c Core) error {
+		s.ContextsByState = map[string]int{}
+		for _, x := range c.Contexts(now) {
+			s.ContextsByState[x.State]++
+		}
+		s.Locators = len(c.Locators(now).Local)
+		s.Counters = c.Counters()
+		if s.Counters == nil {
+			s.Counters = map[string]uint64{}
+		}
+		s.TxPackets, s.TxBytes, s.RxPackets, s.RxBytes = l.txPackets, l.txBytes, l.rxPackets, l.rxBytes
+		return nil
+	})
+	if err != nil {
+		return s, err
+	}
+	maps.Copy(s.Counters, l.Counters())
+	if extra != nil {
+		maps.Copy(s.Counters, extra())
+	}
+	return s, nil
 }
 
 // guard runs f and turns a panic into a logged, counted error: a bug
