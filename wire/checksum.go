@@ -19,19 +19,26 @@ func headerLen(b []byte) int {
 	return n
 }
 
-func onesSum(b []byte) uint32 {
-	var s uint32
+// onesSum adds b as big-endian 16-bit words, 32 bits at a time into a
+// 64-bit accumulator (valid for one's complement since 2^16 = 1 mod
+// 0xffff); fold reduces it to 16 bits.
+func onesSum(b []byte) uint64 {
+	var s uint64
+	for len(b) >= 8 {
+		s += uint64(binary.BigEndian.Uint32(b)) + uint64(binary.BigEndian.Uint32(b[4:]))
+		b = b[8:]
+	}
 	for len(b) >= 2 {
-		s += uint32(binary.BigEndian.Uint16(b))
+		s += uint64(binary.BigEndian.Uint16(b))
 		b = b[2:]
 	}
 	if len(b) == 1 {
-		s += uint32(b[0]) << 8
+		s += uint64(b[0]) << 8
 	}
 	return s
 }
 
-func fold(s uint32) uint16 {
+func fold(s uint64) uint16 {
 	for s>>16 != 0 {
 		s = s&0xffff + s>>16
 	}

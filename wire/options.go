@@ -472,14 +472,6 @@ func appendZeros(b []byte, n int) []byte {
 	return b
 }
 
-func addr16(a netip.Addr) ([]byte, bool) {
-	if !a.Is6() {
-		return nil, false
-	}
-	b := a.As16()
-	return b[:], true
-}
-
 // validate checks that o can be encoded in a message of type t.
 func (o *Options) validate(t MessageType) error {
 	allowed := allowedOpts[t]
