@@ -1,0 +1,242 @@
+package engine
+
+import (
+	"errors"
+	"io"
+	"net/netip"
+	"time"
+
+	"github.com/goshim6/goshim6/dataplane"
+)
+
+// Sender sends one Shim6 message (the IPv6 payload of protocol 140: the
+// Shim6 header and body) from a local locator to a peer locator. The I/O
+// layer adds the IPv6 header.
+type Sender interface {
+	Send(src, dst netip.Addr, msg []byte) error
+}
+
+// Deps are the engine's edges to the world. Only Sender is required.
+type Deps struct {
+	Sender Sender
+	// DataPlane receives the mappings of the contexts; nil: none.
+	DataPlane dataplane.DataPlane
+	// Rand is the source of tags, nonces, secrets and timer jitter;
+	// nil: crypto/rand.
+	Rand io.Reader
+	// Events, when set, receives every Event synchronously.
+	Events func(Event)
+}
+
+// Engine is the Shim6 protocol engine: all contexts, their state machines
+// and their single timer queue. It is not safe for concurrent use: one
+// goroutine owns it and calls its Handle* and management methods, passing
+// the current time explicitly.
+type Engine struct {
+	cfg  Config
+	deps Deps
+	rand *randSource
+	val  *validators
+	ver  verifier
+
+	byTag     map[uint64]*Context
+	byULID    map[ulidKey]*Context
+	byNonce   map[uint32]*Context
+	byPeerTag map[uint64]*Context
+	pds       map[string]*pdsEntry
+	npending  int
+
+	timers timerQueue
+
+	local localSet
+
+	r1Limit, r1bisLimit, errLimit tokenBucket
+
+	stats Stats
+	drops [numDrops]uint64
+
+	// Scratch space reused by every message in and out.
+	rx, tx, inner message
+	txbuf, errbuf []byte
+	valbuf        [validatorLen]byte
+}
+
+// ErrNoSender is returned by New without Deps.Sender.
+var ErrNoSender = errors.New("engine: Deps.Sender is required")
+
+// New returns an engine with cfg (defaults filled in) and deps.
+func New(cfg Config, deps Deps) (*Engine, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	if deps.Sender == nil {
+		return nil, ErrNoSender
+	}
+	e := &Engine{
+		cfg:        cfg,
+		deps:       deps,
+		rand:       newRandSource(deps.Rand),
+		byTag:      make(map[uint64]*Context),
+		byULID:     make(map[ulidKey]*Context),
+		byNonce:    make(map[uint32]*Context),
+		byPeerTag:  make(map[uint64]*Context),
+		pds:        make(map[string]*pdsEntry),
+		r1Limit:    newTokenBucket(cfg.R1Rate, cfg.R1Burst),
+		r1bisLimit: newTokenBucket(cfg.R1bisRate, cfg.R1bisBurst),
+		errLimit:   newTokenBucket(cfg.ErrorRate, cfg.ErrorBurst),
+		txbuf:      make([]byte, 0, MaxControlMessage),
+		errbuf:     make([]byte, 0, MaxControlMessage),
+		ver:        defaultVerifier{},
+	}
+	e.val = newValidators(e.rand)
+	if err := e.setLocal(cfg.LocalLocators); err != nil {
+		return nil, err
+	}
+	if cfg.Insecure {
+		e.emit(Event{Kind: EventInsecure, Reason: "locator verification disabled (Config.Insecure)"}, nil)
+	}
+	return e, nil
+}
+
+// emit reports ev, filled in with c's identity when c is not nil.
+func (e *Engine) emit(ev Event, c *Context) {
+	if e.deps.Events == nil {
+		return
+	}
+	if c != nil {
+		ev.LocalTag = c.localTag
+		ev.LocalULID, ev.PeerULID, ev.FII = c.localULID, c.peerULID, c.fii
+		ev.State = c.state
+	}
+	e.deps.Events(ev)
+}
+
+// send encodes m and hands it to the Sender.
+func (e *Engine) send(src, dst netip.Addr, m *message) {
+	b, err := encode(e.txbuf[:0], m)
+	if err != nil {
+		e.stats.TxErrors++
+		return
+	}
+	e.txbuf = b[:0]
+	if err := e.deps.Sender.Send(src, dst, b); err != nil {
+		e.stats.TxErrors++
+		return
+	}
+	e.stats.TxMessages++
+	if int(m.typ) < len(e.stats.TxByType) {
+		e.stats.TxByType[m.typ]++
+	}
+}
+
+// install pushes c's mapping to the data plane (RFC 5533 §11: only in
+// ESTABLISHED and I2BIS-SENT do CT(peer) and Ls(peer) exist).
+func (e *Engine) install(c *Context) {
+	if e.deps.DataPlane == nil || c.peerTag == 0 || !c.state.hasPeer() {
+		return
+	}
+	err := e.deps.DataPlane.Install(dataplane.Mapping{
+		LocalULID: c.localULID, PeerULID: c.peerULID,
+		LocalLocator: c.lpLocal, PeerLocator: c.lpPeer,
+		LocalTag: c.localTag, PeerTag: c.peerTag, FII: c.fii,
+	})
+	if err != nil {
+		e.stats.DataPlaneErrors++
+		return
+	}
+	c.installed = true
+}
+
+func (e *Engine) uninstall(c *Context) {
+	if !c.installed || e.deps.DataPlane == nil {
+		c.installed = false
+		return
+	}
+	if err := e.deps.DataPlane.Remove(c.localTag); err != nil {
+		e.stats.DataPlaneErrors++
+	}
+	c.installed = false
+}
+
+// drop counts a discarded input.
+func (e *Engine) drop(r dropReason) {
+	e.drops[r]++
+	e.stats.Dropped++
+}
+
+// validAddrs implements the address checks of RFC 5533 §12.3: neither
+// address may be multicast or unspecified.
+func validAddrs(src, dst netip.Addr) bool {
+	return src.Is6() && dst.Is6() && !src.IsUnspecified() && !dst.IsUnspecified() &&
+		!src.IsMulticast() && !dst.IsMulticast()
+}
+
+// HandlePacket processes one received protocol-140 packet: a control
+// message, or a payload extension header the data plane could not map.
+// src and dst are the IPv6 source and destination. b is not retained.
+func (e *Engine) HandlePacket(now time.Time, src, dst netip.Addr, b []byte) {
+	e.stats.RxPackets++
+	if !validAddrs(src, dst) {
+		e.drop(dropAddress) // RFC 5533 §12.3
+		return
+	}
+	m := &e.rx
+	m.reset()
+	if err := decode(b, m); err != nil {
+		e.decodeFailed(now, src, dst, b, err)
+		return
+	}
+	if m.payload {
+		e.payloadUnknown(now, src, dst, m.tag)
+		return
+	}
+	if int(m.typ) < len(e.stats.RxByType) {
+		e.stats.RxByType[m.typ]++
+	}
+	switch m.typ {
+	case typeI1:
+		e.rcvI1(now, src, dst, m)
+	case typeR1:
+		e.rcvR1(now, src, dst, m)
+	case typeI2:
+		e.rcvI2(now, src, dst, m, b)
+	case typeR2:
+		e.rcvR2(now, src, dst, m)
+	case typeR1bis:
+		e.rcvR1bis(now, src, dst, m)
+	case typeI2bis:
+		e.rcvI2bis(now, src, dst, m, b)
+	case typeUpdateReq:
+		e.rcvUpdateReq(now, src, dst, m, b)
+	case typeUpdateAck:
+		e.rcvUpdateAck(now, src, dst, m)
+	case typeKeepalive, typeProbe:
+		e.rcvReap(now, src, dst, m, b)
+	case typeError:
+		e.rcvError(now, src, dst, m)
+	default:
+		e.unknownType(now, src, dst, m, b)
+	}
+}
+
+// unknownType answers a type this engine does not know: Error code 0
+// pointing at the type octet (RFC 5533 §12.3), or R1bis first when the
+// type is in 64-127 and refers to no context (RFC 5533 §7.17).
+func (e *Engine) unknownType(now time.Time, src, dst netip.Addr, m *message, b []byte) {
+	e.sendError(now, dst, src, ErrCodeUnknownType, 2, b)
+}
+
+// Stats returns the engine's counters.
+func (e *Engine) Stats() Stats {
+	s := e.stats
+	s.Contexts = len(e.byULID)
+	s.Pending = e.npending
+	s.TimerQueue = e.timers.len()
+	s.Drops = make(map[string]uint64)
+	for r, n := range e.drops {
+		if n != 0 {
+			s.Drops[dropReason(r).String()] = n
+		}
+	}
+	return s
+}

@@ -1,0 +1,130 @@
+package engine
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/goshim6/goshim6/dataplane"
+)
+
+// Inputs other than Shim6 messages: data-plane activity and events, ICMPv6
+// errors (RFC 5533 §8).
+
+// HandleActivity feeds one context's data-plane counters: the idle clock
+// of garbage collection (RFC 5533 §9) and REAP's send and keepalive timers
+// (RFC 5534 §4.1). Reports for unknown tags are ignored.
+func (e *Engine) HandleActivity(now time.Time, a dataplane.Activity) {
+	c := e.byTag[a.LocalTag]
+	if c == nil || !c.state.hasPeer() {
+		return
+	}
+	n := ns(now)
+	clamp := func(t time.Time) int64 {
+		if t.IsZero() {
+			return 0
+		}
+		return min(ns(t), n)
+	}
+	sent, recv := clamp(a.LastSent), clamp(a.LastReceived)
+	if sent > c.lastSent {
+		c.lastSent = sent
+		c.lastActive = max(c.lastActive, sent)
+		e.reapSent(c, fromNS(sent))
+	}
+	if recv > c.lastRecv {
+		c.lastRecv = recv
+		c.lastActive = max(c.lastActive, recv)
+		e.reapReceived(c, fromNS(recv))
+	}
+	e.schedule(c, now)
+}
+
+// HandleDataPlaneEvent handles a data-plane report: an unknown context tag
+// (RFC 5533 §7.17: R1bis), a trigger to establish a context (RFC 5533 §4,
+// deferred establishment) or ULP trouble (RFC 5534 §3.5: start exploring).
+func (e *Engine) HandleDataPlaneEvent(now time.Time, ev dataplane.Event) {
+	switch ev.Kind {
+	case dataplane.EventUnknownTag:
+		if !validAddrs(ev.Src, ev.Dst) {
+			e.drop(dropAddress)
+			return
+		}
+		e.payloadUnknown(now, ev.Src, ev.Dst, ev.Tag&tagMask)
+	case dataplane.EventTrigger:
+		_, _ = e.initiate(now, ev.Src, ev.Dst, 0)
+	case dataplane.EventULPTrouble:
+		if c := e.byULID[ulidKey{ev.Src.WithZone(""), ev.Dst.WithZone(""), 0}]; c != nil && c.state == StateEstablished {
+			e.reapTrouble(c, now, "ULP trouble")
+			e.schedule(c, now)
+		}
+	}
+}
+
+// HandleICMP handles an ICMPv6 error from src whose packet in error
+// (invoking, starting at its IPv6 header) was sent by this host.
+//
+//   - Parameter Problem "unrecognized Next Header" about an I1 (or I2) we
+//     sent: the peer does not implement Shim6; NO-SUPPORT for
+//     ICMP_HOLDDOWN_TIME (RFC 5533 §6.2, §7.8).
+//   - Destination Unreachable (codes 0-3, 5, 6) and Time Exceeded about a
+//     packet of an established context: the current pair is in trouble,
+//     REAP explores (RFC 5533 §8).
+//
+// It reports whether the engine acted on the error; RFC 5533 §8 asks that
+// errors not acted upon reach the ULP.
+func (e *Engine) HandleICMP(now time.Time, src netip.Addr, typ, code uint8, invoking []byte) bool {
+	isrc, idst, shim, ok := splitInvoking(invoking)
+	if !isrc.IsValid() {
+		return false
+	}
+	if !ok {
+		// No Shim6 header: plain ULP traffic on the ULID pair.
+		if !pathError(typ, code) {
+			return false
+		}
+		if c := e.byULID[ulidKey{isrc, idst, 0}]; c != nil && c.state == StateEstablished && c.lpLocal == isrc && c.lpPeer == idst {
+			e.reapTrouble(c, now, "ICMP error on the ULID pair")
+			e.schedule(c, now)
+			return true
+		}
+		return false
+	}
+	ptyp, tag, nonce, ok := peekShim6(shim)
+	if !ok {
+		return false
+	}
+	if shim[2]&0x80 != 0 {
+		// Payload extension header: it carries CT(peer).
+		c := e.lookupPeerTag(tag, isrc, idst)
+		if c == nil || !pathError(typ, code) || c.state != StateEstablished {
+			return false
+		}
+		e.reapTrouble(c, now, "ICMP error on the current pair")
+		e.schedule(c, now)
+		return true
+	}
+	if typ == icmpParamProblem && code == icmpCodeUnrecNxtHdr && (ptyp == typeI1 || ptyp == typeI2) {
+		c := e.byTag[tag]
+		if c == nil || !c.state.pending() || c.hs == nil || c.hs.initNonce != nonce {
+			return false
+		}
+		e.fail(now, c, StateNoSupport, ICMPHolddownTime, "ICMP unrecognized next header: peer has no Shim6")
+		e.schedule(c, now)
+		return true
+	}
+	return false
+}
+
+// pathError: the ICMP errors that Shim6 handles itself (RFC 5533 §8).
+func pathError(typ, code uint8) bool {
+	switch typ {
+	case icmpDestUnreach:
+		switch code {
+		case 0, 1, 2, 3, 5, 6:
+			return true
+		}
+	case icmpTimeExceeded:
+		return true
+	}
+	return false
+}

@@ -1,0 +1,77 @@
+package engine
+
+// Stats are the engine's counters (see Engine.Stats).
+type Stats struct {
+	// Gauges.
+	Contexts, Established, Pending, TimerQueue int
+
+	RxPackets  uint64
+	Dropped    uint64
+	TxMessages uint64
+	TxErrors   uint64
+	// RxByType and TxByType count control messages by type (index = the
+	// Shim6 type, 1-68).
+	RxByType, TxByType [69]uint64
+
+	R1Limited, R1bisLimited, ErrorsLimited uint64
+
+	ContextsCreated       uint64
+	HandshakesEstablished uint64
+	HandshakesFailed      uint64
+	NoSupport             uint64
+	Recoveries            uint64
+	ContextsRemoved       uint64
+	ContextsIdle          uint64
+	ContextsConfused      uint64
+	VerificationFailures  uint64
+	UpdatesSent           uint64
+	UpdatesAcked          uint64
+	LocatorSwitches       uint64
+	DataPlaneErrors       uint64
+	LimitDrops            uint64
+
+	// Drops counts discarded inputs by reason.
+	Drops map[string]uint64
+}
+
+type dropReason uint8
+
+const (
+	dropAddress dropReason = iota
+	dropMalformed
+	dropNoContext
+	dropWrongState
+	dropLocators
+	dropValidator
+	dropVerification
+	dropNonce
+	dropLimit
+	dropCritical
+	dropUnknownType
+	dropRateLimited
+	dropNotLocal
+	numDrops
+)
+
+var dropNames = [numDrops]string{
+	dropAddress:      "bad-address",
+	dropMalformed:    "malformed",
+	dropNoContext:    "no-context",
+	dropWrongState:   "wrong-state",
+	dropLocators:     "locator-mismatch",
+	dropValidator:    "bad-validator",
+	dropVerification: "verification",
+	dropNonce:        "nonce-mismatch",
+	dropLimit:        "limit",
+	dropCritical:     "critical-option",
+	dropUnknownType:  "unknown-type",
+	dropRateLimited:  "rate-limited",
+	dropNotLocal:     "not-local-ulid",
+}
+
+func (r dropReason) String() string {
+	if r < numDrops {
+		return dropNames[r]
+	}
+	return "unknown"
+}
