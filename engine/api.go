@@ -4,6 +4,8 @@ import (
 	"net/netip"
 	"slices"
 	"time"
+
+	"github.com/goshim6/goshim6/engine/reap"
 )
 
 // Management calls (list, show, create, delete, update, explore, pin,
@@ -45,7 +47,7 @@ func (e *Engine) info(c *Context) ContextInfo {
 		LocalULID: c.localULID, PeerULID: c.peerULID, FII: c.fii,
 		LocalLocator: c.lpLocal, PeerLocator: c.lpPeer,
 		PeerGeneration: c.peerGen, LocalGeneration: c.localGen,
-		Initiator: c.initiator, Pinned: c.pinned, UpdatePending: c.upd != nil,
+		Initiator: c.initiator, UpdatePending: c.upd != nil,
 		PeerKeepaliveTimeout: time.Duration(c.kaTimeout) * time.Second,
 		Created:              fromNS(c.created), LastActive: fromNS(c.lastActive),
 	}
@@ -61,8 +63,9 @@ func (e *Engine) info(c *Context) ContextInfo {
 			Flags: l.pref.flags, Priority: l.pref.priority, Weight: l.pref.weight,
 		})
 	}
-	if s, ok := c.reap.(interface{ String() string }); ok {
-		ci.Reap = s.String()
+	if c.reap != nil {
+		ci.Reap = c.reap.State().String()
+		ci.Pinned = c.reap.Pinned()
 	}
 	return ci
 }
@@ -185,8 +188,10 @@ func (e *Engine) Pin(now time.Time, t uint64, local, peer netip.Addr) error {
 	if !c.peerHas(peer) || local != c.localULID && !e.localHas(local) {
 		return ErrLocator
 	}
-	c.pinned = true
-	e.switchPair(c, now, local, peer, "pinned")
+	if c.reap == nil {
+		return ErrState
+	}
+	e.reapApply(c, now, c.reap.Pin(now, reap.Pair{Local: local, Peer: peer}, e.acts[:0]))
 	e.schedule(c, now)
 	return nil
 }
@@ -197,6 +202,9 @@ func (e *Engine) Unpin(now time.Time, t uint64) error {
 	if c == nil {
 		return ErrNotFound
 	}
-	c.pinned = false
+	if c.reap != nil {
+		e.reapApply(c, now, c.reap.Unpin(now, e.acts[:0]))
+		e.schedule(c, now)
+	}
 	return nil
 }

@@ -1,7 +1,7 @@
 package engine
 
 import (
-	"crypto"
+	"crypto/rsa"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -35,7 +35,7 @@ type Config struct {
 	PDS []byte
 	// PrivateKey signs Locator Lists that contain CGA-verified locators
 	// (RFC 5533 §5.15.5). Required when a local locator uses MethodCGA.
-	PrivateKey crypto.Signer
+	PrivateKey *rsa.PrivateKey
 	// LocalLocators is the initial locator set (see SetLocalLocators).
 	LocalLocators []LocalLocator
 

@@ -75,9 +75,6 @@ const (
 	tagBits = 47
 	// tagMask keeps the 47 bits of a context tag.
 	tagMask = 1<<tagBits - 1
-	// minRandomTagBits is how many tag bits must be random
-	// (RFC 5533 §7.1); all 47 of ours are.
-	minRandomTagBits = 30
 	// DefaultIdleTimeout is the default garbage-collection idle time
 	// (RFC 5533 §9: "at least 5 minutes").
 	DefaultIdleTimeout = 5 * time.Minute

@@ -2,6 +2,8 @@ package engine
 
 import (
 	"net/netip"
+
+	"github.com/goshim6/goshim6/engine/reap"
 )
 
 // peerLocator is one locator of Ls(peer) (RFC 5533 §6.1).
@@ -48,7 +50,6 @@ type Context struct {
 	state     State
 	dead      bool
 	initiator bool
-	pinned    bool
 	installed bool // a mapping is in the data plane
 	// peerGenSet: peerGen holds a received generation.
 	peerGenSet bool
@@ -74,7 +75,7 @@ type Context struct {
 
 	hs   *handshake
 	upd  *pendingUpdate
-	reap reachability
+	reap *reap.Machine
 
 	rtxAt    int64 // establishment/recovery retransmission
 	expireAt int64 // give up on establishment / end of holddown

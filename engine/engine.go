@@ -6,7 +6,9 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/goshim6/goshim6/cga"
 	"github.com/goshim6/goshim6/dataplane"
+	"github.com/goshim6/goshim6/engine/reap"
 )
 
 // Sender sends one Shim6 message (the IPv6 payload of protocol 140: the
@@ -37,7 +39,8 @@ type Engine struct {
 	deps Deps
 	rand *randSource
 	val  *validators
-	ver  verifier
+	// lastVer: the verifier of the last PDS seen that is not interned.
+	lastVer *cga.Verifier
 
 	byTag     map[uint64]*Context
 	byULID    map[ulidKey]*Context
@@ -47,6 +50,11 @@ type Engine struct {
 	npending  int
 
 	timers timerQueue
+	codec  codec
+
+	reapCfg   *reap.Config
+	reapLocal []reap.Locator
+	acts      []reap.Action
 
 	local localSet
 
@@ -56,7 +64,7 @@ type Engine struct {
 	drops [numDrops]uint64
 
 	// Scratch space reused by every message in and out.
-	rx, tx, inner message
+	rx, tx message
 	txbuf, errbuf []byte
 	valbuf        [validatorLen]byte
 }
@@ -86,12 +94,13 @@ func New(cfg Config, deps Deps) (*Engine, error) {
 		errLimit:   newTokenBucket(cfg.ErrorRate, cfg.ErrorBurst),
 		txbuf:      make([]byte, 0, MaxControlMessage),
 		errbuf:     make([]byte, 0, MaxControlMessage),
-		ver:        defaultVerifier{},
 	}
 	e.val = newValidators(e.rand)
+	e.reapCfg = &reap.Config{SendTimeout: cfg.SendTimeout, Rand: reapRand{e.rand}}
 	if err := e.setLocal(cfg.LocalLocators); err != nil {
 		return nil, err
 	}
+	e.rebuildReapLocal()
 	if cfg.Insecure {
 		e.emit(Event{Kind: EventInsecure, Reason: "locator verification disabled (Config.Insecure)"}, nil)
 	}
@@ -113,7 +122,7 @@ func (e *Engine) emit(ev Event, c *Context) {
 
 // send encodes m and hands it to the Sender.
 func (e *Engine) send(src, dst netip.Addr, m *message) {
-	b, err := encode(e.txbuf[:0], m)
+	b, err := e.codec.encode(e.txbuf[:0], m)
 	if err != nil {
 		e.stats.TxErrors++
 		return
@@ -182,7 +191,7 @@ func (e *Engine) HandlePacket(now time.Time, src, dst netip.Addr, b []byte) {
 	}
 	m := &e.rx
 	m.reset()
-	if err := decode(b, m); err != nil {
+	if err := e.codec.decode(b, m); err != nil {
 		e.decodeFailed(now, src, dst, b, err)
 		return
 	}
@@ -201,7 +210,7 @@ func (e *Engine) HandlePacket(now time.Time, src, dst netip.Addr, b []byte) {
 	case typeI2:
 		e.rcvI2(now, src, dst, m, b)
 	case typeR2:
-		e.rcvR2(now, src, dst, m)
+		e.rcvR2(now, src, dst, m, b)
 	case typeR1bis:
 		e.rcvR1bis(now, src, dst, m)
 	case typeI2bis:

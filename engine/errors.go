@@ -11,29 +11,16 @@ import (
 
 // decodeError is how codec.go reports a message that cannot be processed.
 type decodeError struct {
-	kind decodeKind
-	// off is the offset, from the start of the Shim6 header, of the
-	// octet the Error message's Pointer designates.
-	off int
+	// reply: RFC 5533 asks for an Error message with code, its Pointer at
+	// off (from the start of the Shim6 header).
+	reply bool
+	code  uint8
+	off   int
+	err   error
 }
 
-type decodeKind uint8
-
-const (
-	decodeMalformed decodeKind = iota
-	decodeUnknownType
-	decodeCriticalOption
-)
-
-func (d *decodeError) Error() string {
-	switch d.kind {
-	case decodeUnknownType:
-		return "unknown Shim6 message type"
-	case decodeCriticalOption:
-		return "unknown critical option"
-	}
-	return "malformed Shim6 message"
-}
+func (d *decodeError) Error() string { return d.err.Error() }
+func (d *decodeError) Unwrap() error { return d.err }
 
 // decodeFailed drops a message that did not decode; unknown types and
 // unknown critical options are answered with an Error (RFC 5533 §12.3:
@@ -41,20 +28,19 @@ func (d *decodeError) Error() string {
 // C=1 the rest of the message MUST NOT be processed).
 func (e *Engine) decodeFailed(now time.Time, src, dst netip.Addr, b []byte, err error) {
 	var de *decodeError
-	if !errors.As(err, &de) {
+	if !errors.As(err, &de) || !de.reply {
 		e.drop(dropMalformed)
 		return
 	}
-	switch de.kind {
-	case decodeUnknownType:
+	switch de.code {
+	case ErrCodeUnknownType:
 		e.drop(dropUnknownType)
-		e.sendError(now, dst, src, ErrCodeUnknownType, de.off, b)
-	case decodeCriticalOption:
+	case ErrCodeCriticalOption:
 		e.drop(dropCritical)
-		e.sendError(now, dst, src, ErrCodeCriticalOption, de.off, b)
 	default:
-		e.drop(dropMalformed)
+		e.drop(dropVerification)
 	}
+	e.sendError(now, dst, src, de.code, de.off, b)
 }
 
 // sendError sends an Error message from local locator from to to about

@@ -301,9 +301,9 @@ func (e *Engine) acceptI2(now time.Time, src, dst netip.Addr, m *message, raw []
 	}
 	var locs []peerLocator
 	if m.hasLocList {
-		var stored []byte
-		if c != nil && c.peerPDS != nil {
-			stored = c.peerPDS.b
+		var stored *pdsEntry
+		if c != nil {
+			stored = c.peerPDS
 		}
 		var err error
 		if locs, err = e.verifyLocators(now, c, k.peer, m, stored); err != nil {
@@ -432,13 +432,13 @@ func (e *Engine) verifyFailed(now time.Time, src, dst netip.Addr, err error, raw
 	e.drop(dropVerification)
 	var ve *errVerify
 	if errors.As(err, &ve) {
-		e.sendError(now, dst, src, ve.code, ve.pointer, raw)
+		e.sendError(now, dst, src, ve.code, ve.pointer(raw), raw)
 	}
 }
 
 // ---- R2 ---------------------------------------------------------------
 
-func (e *Engine) rcvR2(now time.Time, src, dst netip.Addr, m *message) {
+func (e *Engine) rcvR2(now time.Time, src, dst netip.Addr, m *message, raw []byte) {
 	// RFC 5533 §7.16, §12.4: by Initiator Nonce and locator pair.
 	c := e.byNonce[m.initNonce]
 	if c == nil || !c.peerHas(src) && src != c.lpPeer || dst != c.lpLocal && !e.localHas(dst) {
@@ -458,13 +458,9 @@ func (e *Engine) rcvR2(now time.Time, src, dst netip.Addr, m *message) {
 	}
 	var locs []peerLocator
 	if m.hasLocList {
-		var stored []byte
-		if c.peerPDS != nil {
-			stored = c.peerPDS.b
-		}
 		var err error
-		if locs, err = e.verifyLocators(now, c, c.peerULID, m, stored); err != nil {
-			e.verifyFailed(now, src, dst, err, nil)
+		if locs, err = e.verifyLocators(now, c, c.peerULID, m, c.peerPDS); err != nil {
+			e.verifyFailed(now, src, dst, err, raw)
 			return
 		}
 	}

@@ -40,6 +40,8 @@ const (
 	EventInsecure
 	// EventUpdateAcked: the peer acknowledged our Update Request.
 	EventUpdateAcked
+	// EventReapState: REAP changed state or was told of trouble (Reason).
+	EventReapState
 )
 
 var eventNames = [...]string{
@@ -55,6 +57,7 @@ var eventNames = [...]string{
 	EventLimit:              "limit",
 	EventInsecure:           "insecure",
 	EventUpdateAcked:        "update-acked",
+	EventReapState:          "reap",
 }
 
 func (k EventKind) String() string {

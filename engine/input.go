@@ -26,16 +26,19 @@ func (e *Engine) HandleActivity(now time.Time, a dataplane.Activity) {
 		return min(ns(t), n)
 	}
 	sent, recv := clamp(a.LastSent), clamp(a.LastReceived)
-	if sent > c.lastSent {
-		c.lastSent = sent
-		c.lastActive = max(c.lastActive, sent)
-		e.reapSent(c, fromNS(sent))
+	if sent <= c.lastSent && recv <= c.lastRecv {
+		return
 	}
-	if recv > c.lastRecv {
-		c.lastRecv = recv
-		c.lastActive = max(c.lastActive, recv)
-		e.reapReceived(c, fromNS(recv))
+	c.lastSent, c.lastRecv = max(c.lastSent, sent), max(c.lastRecv, recv)
+	c.lastActive = max(c.lastActive, c.lastSent, c.lastRecv)
+	var st, rt time.Time
+	if c.lastSent != 0 {
+		st = fromNS(c.lastSent)
 	}
+	if c.lastRecv != 0 {
+		rt = fromNS(c.lastRecv)
+	}
+	e.reapActivity(c, now, st, rt)
 	e.schedule(c, now)
 }
 

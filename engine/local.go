@@ -2,6 +2,8 @@ package engine
 
 import (
 	"fmt"
+
+	"github.com/goshim6/goshim6/cga"
 	"net/netip"
 	"slices"
 	"time"
@@ -105,7 +107,7 @@ func (e *Engine) setLocal(locs []LocalLocator) error {
 		}
 	}
 	if len(cgaLocs) > 0 {
-		sig, err := e.ver.Sign(e.cfg.PrivateKey, ls.gen, cgaLocs)
+		sig, err := cga.SignLocators(e.cfg.PrivateKey, ls.gen, cgaLocs)
 		if err != nil {
 			return fmt.Errorf("%w: signing the locator list: %v", ErrConfig, err)
 		}
@@ -129,6 +131,7 @@ func (e *Engine) SetLocalLocators(now time.Time, locs []LocalLocator) error {
 	if err := e.setLocal(locs); err != nil {
 		return err
 	}
+	e.rebuildReapLocal()
 	for _, c := range e.byTag {
 		if c.dead || !c.state.hasPeer() {
 			continue

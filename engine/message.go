@@ -38,8 +38,7 @@ type probeReport struct {
 
 // message is the engine's view of one decoded (or to be encoded) Shim6
 // message; codec.go converts between it and package wire. Fields not used
-// by a type are zero. Offsets are from the first octet of the Shim6 header
-// and serve the Pointer of Error messages (RFC 5533 §5.14).
+// by a type are zero.
 type message struct {
 	typ uint8
 	// tag is the context tag the message carries: the Initiator Context
@@ -65,15 +64,11 @@ type message struct {
 	hasLocList bool
 	locGen     uint32
 	locs       []locEntry
-	// locMethodOff is the offset of the first verification-method octet.
-	locMethodOff int
 
 	hasPrefs     bool
 	prefGen      uint32
 	prefElemLen  uint8
 	prefs        []prefElem
-	prefGenOff   int
-	prefLenOff   int
 	pds          []byte
 	sig          []byte
 	hasKATimeout bool

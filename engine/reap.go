@@ -3,61 +3,209 @@ package engine
 import (
 	"net/netip"
 	"time"
+
+	"github.com/goshim6/goshim6/engine/reap"
 )
 
 // The edge to REAP (RFC 5534). The per-context machine lives in package
-// engine/reap; this file adapts it: it feeds it the engine's inputs and
-// turns its actions into messages (with the context's tags) and pair
-// switches (through the data plane). The engine owns the timer queue; the
-// machine only reports its next deadline.
+// engine/reap; this file adapts it: it feeds the machine the engine's
+// inputs and turns its actions into Keepalive and Probe messages (with the
+// context's tags) and pair switches (through the data plane). The engine
+// owns the timer queue; the machine only reports its next deadline.
 
-// reachability is what the engine needs from a per-context REAP machine.
-type reachability interface {
-	NextDeadline() (time.Time, bool)
+// reapRand lets the machines draw from the engine's injected random source.
+type reapRand struct{ r *randSource }
+
+func (r reapRand) Uint64() uint64 { return r.r.uint64() }
+
+// reapLocal is Ls(local) for the machines: one shared slice, replaced (never
+// modified) when the local set changes.
+func (e *Engine) rebuildReapLocal() {
+	ls := make([]reap.Locator, 0, len(e.local.all))
+	for _, l := range e.local.all {
+		ls = append(ls, reap.Locator{Addr: l.Addr, Pref: reap.Pref{Flags: reap.Flags(l.Flags), Priority: l.Priority, Weight: l.Weight}})
+	}
+	e.reapLocal = ls
 }
 
-// reapStart creates the REAP machine of a context that became ESTABLISHED.
-func (e *Engine) reapStart(c *Context, now time.Time) {}
+// reapLocalFor returns the local locators of c: the shared list, plus the
+// local ULID when it is not one of our advertised locators.
+func (e *Engine) reapLocalFor(c *Context) []reap.Locator {
+	if e.localHas(c.localULID) {
+		return e.reapLocal
+	}
+	ls := make([]reap.Locator, 0, len(e.reapLocal)+1)
+	ls = append(ls, reap.Locator{Addr: c.localULID})
+	return append(ls, e.reapLocal...)
+}
 
-// reapSent: the data plane saw outgoing payload at t (RFC 5534 §6.2).
-func (e *Engine) reapSent(c *Context, t time.Time) {}
+// reapPeerFor returns Ls(peer) for the machine: the ULID (verified by
+// definition) and the peer's list with verification flags and preferences.
+func reapPeerFor(c *Context) []reap.Locator {
+	ls := make([]reap.Locator, 0, len(c.peerLocs)+1)
+	if !dupLocator(c.peerLocs, c.peerULID) {
+		ls = append(ls, reap.Locator{Addr: c.peerULID, Verified: true})
+	}
+	for _, l := range c.peerLocs {
+		ls = append(ls, reap.Locator{
+			Addr:     l.addr,
+			Pref:     reap.Pref{Flags: reap.Flags(l.pref.flags), Priority: l.pref.priority, Weight: l.pref.weight},
+			Verified: l.verified || l.addr == c.peerULID,
+		})
+	}
+	return ls
+}
 
-// reapReceived: the data plane saw incoming payload at t (RFC 5534 §6.1).
-func (e *Engine) reapReceived(c *Context, t time.Time) {}
+// reapStart creates the REAP machine of a context that became ESTABLISHED,
+// or refreshes it after a recovery.
+func (e *Engine) reapStart(c *Context, now time.Time) {
+	if c.reap != nil {
+		e.reapLocatorsChanged(c, now)
+		return
+	}
+	c.reap = reap.New(e.reapCfg, now,
+		reap.Pair{Local: c.localULID, Peer: c.peerULID},
+		reap.Pair{Local: c.lpLocal, Peer: c.lpPeer},
+		e.reapLocalFor(c), reapPeerFor(c))
+	e.reapKeepaliveTimeout(c)
+}
+
+// reapApply carries out the machine's actions.
+func (e *Engine) reapApply(c *Context, now time.Time, acts []reap.Action) {
+	for i := range acts {
+		if c.dead {
+			break
+		}
+		a := &acts[i]
+		switch a.Kind {
+		case reap.SendKeepalive:
+			m := &e.tx
+			m.reset()
+			m.typ = typeKeepalive
+			m.tag = c.peerTag
+			e.send(a.Pair.Local, a.Pair.Peer, m)
+		case reap.SendProbe:
+			e.sendProbe(c, a.Pair, &a.Probe)
+		case reap.SwitchPair:
+			e.switchPair(c, now, a.Pair.Local, a.Pair.Peer, a.Reason.String())
+		case reap.StateChange:
+			e.emit(Event{Time: now, Kind: EventReapState, Local: c.lpLocal, Peer: c.lpPeer,
+				Reason: a.From.String() + " -> " + a.To.String() + " (" + a.Reason.String() + ")"}, c)
+		}
+	}
+	clear(acts)
+	e.acts = acts[:0]
+}
+
+func (e *Engine) sendProbe(c *Context, p reap.Pair, pr *reap.Probe) {
+	m := &e.tx
+	m.reset()
+	m.typ = typeProbe
+	m.tag = c.peerTag
+	m.probeState = uint8(pr.State)
+	for _, r := range pr.Sent {
+		m.probeSent = append(m.probeSent, probeReport{r.Src, r.Dst, r.Nonce, r.Data})
+	}
+	for _, r := range pr.Recvd {
+		m.probeRecvd = append(m.probeRecvd, probeReport{r.Src, r.Dst, r.Nonce, r.Data})
+	}
+	e.send(p.Local, p.Peer, m)
+}
+
+// reapActivity: the data plane's last-sent/last-received instants
+// (RFC 5534 §6.1, §6.2).
+func (e *Engine) reapActivity(c *Context, now time.Time, sent, recv time.Time) {
+	if c.reap == nil || c.state != StateEstablished {
+		return
+	}
+	e.reapApply(c, now, c.reap.Activity(now, sent, recv, e.acts[:0]))
+}
+
+// reapControl: a Shim6 control message other than Keepalive and Probe was
+// received (in) or sent (!in) on the context: payload for REAP
+// (RFC 5534 §6.1, §6.2).
+func (e *Engine) reapControl(c *Context, now time.Time, in bool) {
+	if c.reap == nil || c.state != StateEstablished {
+		return
+	}
+	if in {
+		e.reapApply(c, now, c.reap.PayloadReceived(now, e.acts[:0]))
+	} else {
+		e.reapApply(c, now, c.reap.PayloadSent(now, e.acts[:0]))
+	}
+}
 
 // reapTimer runs the machine's due timers.
-func (e *Engine) reapTimer(c *Context, now time.Time) {}
+func (e *Engine) reapTimer(c *Context, now time.Time) {
+	if c.reap == nil {
+		return
+	}
+	if c.state != StateEstablished {
+		// No REAP while the context is being recovered: CT(peer) is
+		// stale. The machine resumes after R2.
+		return
+	}
+	e.reapApply(c, now, c.reap.Timer(now, e.acts[:0]))
+}
 
-// reapLocatorsChanged gives the machine the new Ls(local)/Ls(peer).
-func (e *Engine) reapLocatorsChanged(c *Context, now time.Time) {}
+// reapLocatorsChanged gives the machine the new Ls(local)/Ls(peer); if the
+// current pair is no longer usable it explores at once.
+func (e *Engine) reapLocatorsChanged(c *Context, now time.Time) {
+	if c.reap == nil {
+		return
+	}
+	e.reapApply(c, now, c.reap.SetLocators(now, e.reapLocalFor(c), reapPeerFor(c), e.acts[:0]))
+}
 
 // reapKeepaliveTimeout passes the peer's Keepalive Timeout option
-// (RFC 5534 §5.3).
-func (e *Engine) reapKeepaliveTimeout(c *Context) {}
+// (RFC 5534 §5.3: SHOULD update the Keepalive Timeout).
+func (e *Engine) reapKeepaliveTimeout(c *Context) {
+	if c.reap != nil {
+		c.reap.SetKeepaliveTimeout(time.Duration(c.kaTimeout) * time.Second)
+	}
+}
 
 // reapTrouble starts exploration at once (ULP advice, ICMP errors, a
 // BROKEN current locator; RFC 5534 §3.5, §4.1).
-func (e *Engine) reapTrouble(c *Context, now time.Time, why string) {}
+func (e *Engine) reapTrouble(c *Context, now time.Time, why string) {
+	if c.reap == nil || c.state != StateEstablished {
+		return
+	}
+	e.emit(Event{Time: now, Kind: EventReapState, Local: c.lpLocal, Peer: c.lpPeer, Reason: "trouble: " + why}, c)
+	e.reapApply(c, now, c.reap.ULPTrouble(now, e.acts[:0]))
+}
 
-// rcvReap handles Keepalive and Probe messages (RFC 5534 §5.1, §5.2).
+// rcvReap handles Keepalive and Probe messages (RFC 5534 §5.1, §5.2): the
+// context must exist with these locators and be ESTABLISHED.
 func (e *Engine) rcvReap(now time.Time, src, dst netip.Addr, m *message, raw []byte) {
 	c := e.lookupControl(now, src, dst, m)
-	if c == nil || !e.controlState(now, c) {
+	if c == nil || !e.controlState(now, c) || c.reap == nil {
 		return
 	}
 	if m.typ == typeKeepalive {
+		// A keepalive means the peer receives our traffic: the
+		// context is in use (RFC 5533 §9).
 		c.lastActive = ns(now)
+		e.reapApply(c, now, c.reap.KeepaliveReceived(now, e.acts[:0]))
+	} else {
+		p := reap.Probe{State: reap.State(m.probeState)}
+		for _, r := range m.probeSent {
+			p.Sent = append(p.Sent, reap.ProbeReport{Src: r.src, Dst: r.dst, Nonce: r.nonce, Data: r.data})
+		}
+		for _, r := range m.probeRecvd {
+			p.Recvd = append(p.Recvd, reap.ProbeReport{Src: r.src, Dst: r.dst, Nonce: r.nonce, Data: r.data})
+		}
+		e.reapApply(c, now, c.reap.ProbeReceived(now, src, dst, &p, e.acts[:0]))
 	}
+	e.schedule(c, now)
 }
 
 // switchPair makes (local, peer) the current locator pair. The peer
-// locator MUST be verified (RFC 5533 §7.2) and the local one ours;
-// a pinned context does not move.
+// locator MUST be verified (RFC 5533 §7.2: never select an unverified
+// locator) and the local one ours.
 func (e *Engine) switchPair(c *Context, now time.Time, local, peer netip.Addr, why string) bool {
-	if c.pinned && why != "pinned" {
-		return false
-	}
 	if !c.peerHas(peer) || local != c.localULID && !e.localHas(local) {
+		e.drop(dropLocators)
 		return false
 	}
 	if c.lpLocal == local && c.lpPeer == peer {

@@ -168,7 +168,7 @@ func (e *Engine) schedule(c *Context, now time.Time) {
 		due = minDue(due, c.upd.at)
 	}
 	due = minDue(due, c.expireAt)
-	if c.reap != nil {
+	if c.reap != nil && c.state == StateEstablished {
 		if t, ok := c.reap.NextDeadline(); ok {
 			due = minDue(due, ns(t))
 		}
@@ -176,7 +176,10 @@ func (e *Engine) schedule(c *Context, now time.Time) {
 	if c.state == StateEstablished || c.state == StateI2bisSent {
 		due = minDue(due, c.lastActive+int64(e.cfg.IdleTimeout))
 	}
-	_ = now
+	if due != never && due < ns(now) {
+		// Something already due: run it at the next HandleTimer.
+		due = ns(now)
+	}
 	e.timers.set(c, due)
 }
 
@@ -200,7 +203,7 @@ func (e *Engine) fire(c *Context, now time.Time) {
 	if c.upd != nil && c.upd.at <= n {
 		e.retransmitUpdate(c, now)
 	}
-	if c.reap != nil {
+	if c.reap != nil && c.state == StateEstablished {
 		if t, ok := c.reap.NextDeadline(); ok && !t.After(now) {
 			e.reapTimer(c, now)
 			if c.dead {

@@ -85,11 +85,7 @@ func (e *Engine) rcvUpdateReq(now time.Time, src, dst netip.Addr, m *message, ra
 	}
 	changed := false
 	if m.hasLocList {
-		stored := m.pds
-		if len(stored) == 0 && c.peerPDS != nil {
-			stored = c.peerPDS.b
-		}
-		locs, err := e.verifyLocators(now, c, c.peerULID, m, stored)
+		locs, err := e.verifyLocators(now, c, c.peerULID, m, c.peerPDS)
 		if err != nil {
 			// RFC 5533 §10.4: Error code 2, no further processing.
 			e.verifyFailed(now, src, dst, err, raw)
@@ -107,12 +103,12 @@ func (e *Engine) rcvUpdateReq(now time.Time, src, dst netip.Addr, m *message, ra
 		// RFC 5533 §10.4: generation must match (Error 3) and the
 		// element count must match Ls(peer) (Error 4).
 		if !c.peerGenSet || m.prefGen != c.peerGen {
-			e.sendError(now, dst, src, ErrCodeGenerationSync, m.prefGenOff, raw)
+			e.sendError(now, dst, src, ErrCodeGenerationSync, prefOffset(raw, 4), raw)
 			e.drop(dropVerification)
 			return
 		}
 		if len(m.prefs) != len(c.peerLocs) {
-			e.sendError(now, dst, src, ErrCodeNumberOfLocators, m.prefLenOff, raw)
+			e.sendError(now, dst, src, ErrCodeNumberOfLocators, prefOffset(raw, 2), raw)
 			e.drop(dropVerification)
 			return
 		}
@@ -126,6 +122,7 @@ func (e *Engine) rcvUpdateReq(now time.Time, src, dst netip.Addr, m *message, ra
 		e.reapKeepaliveTimeout(c)
 	}
 	c.lastActive = ns(now)
+	e.reapControl(c, now, true)
 	// Acknowledge with CT(peer) and the request's nonce.
 	a := &e.tx
 	a.reset()
@@ -168,6 +165,7 @@ func (e *Engine) rcvUpdateAck(now time.Time, src, dst netip.Addr, m *message) {
 	}
 	c.upd = nil
 	c.lastActive = ns(now)
+	e.reapControl(c, now, true)
 	e.stats.UpdatesAcked++
 	e.emit(Event{Time: now, Kind: EventUpdateAcked}, c)
 	e.schedule(c, now)

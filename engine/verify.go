@@ -1,56 +1,60 @@
 package engine
 
 import (
-	"crypto"
+	"bytes"
 	"errors"
 	"net/netip"
 	"time"
+
+	"github.com/goshim6/goshim6/cga"
+	"github.com/goshim6/goshim6/wire"
 )
 
-// verifier is the engine's view of package cga: HBA (RFC 5535) and CGA
-// (RFC 3972) checks and the Shim6 CGA signature (RFC 5533 §5.15.5).
-type verifier interface {
-	// PDSMatches reports whether pds is the parameter data structure of
-	// ulid: ulid is the CGA of pds, or a member of the HBA set of pds
-	// (RFC 5533 §7.13, §7.16, §10.4).
-	PDSMatches(ulid netip.Addr, pds []byte) bool
-	// HasMultiPrefix reports whether pds carries the HBA multi-prefix
-	// extension (RFC 5535 §3.1).
-	HasMultiPrefix(pds []byte) bool
-	// InHBASet reports whether loc belongs to the HBA set of pds
-	// (RFC 5535 §5).
-	InHBASet(loc netip.Addr, pds []byte) bool
-	// VerifySignature checks a CGA Signature option over gen and the
-	// CGA-verified locators, in list order (RFC 5533 §5.15.5), with the
-	// public key of pds.
-	VerifySignature(pds []byte, gen uint32, locs []netip.Addr, sig []byte) bool
-	// Sign makes that signature.
-	Sign(key crypto.Signer, gen uint32, locs []netip.Addr) ([]byte, error)
-}
+// Locator verification (RFC 5533 §7.2) with package cga: HBA (RFC 5535)
+// and CGA (RFC 3972) with the Shim6 CGA signature (RFC 5533 §5.15.5).
 
-// pdsEntry is an interned peer PDS: contexts with the same peer identity
-// share one copy.
+// pdsEntry is an interned peer PDS with its cga.Verifier (which caches
+// Hash1 per prefix): contexts with the same peer identity share one.
 type pdsEntry struct {
-	b    []byte
+	v    *cga.Verifier
 	refs int
 }
 
-func (e *Engine) internPDS(b []byte) *pdsEntry {
-	if p := e.pds[string(b)]; p != nil {
-		p.refs++
-		return p
+func (p *pdsEntry) bytes() []byte { return p.v.Bytes() }
+
+// verifierFor returns the verifier of pds: the interned one, the last one
+// built, or a new one.
+func (e *Engine) verifierFor(pds []byte) (*cga.Verifier, error) {
+	if p := e.pds[string(pds)]; p != nil {
+		return p.v, nil
 	}
-	p := &pdsEntry{b: append([]byte(nil), b...), refs: 1}
-	e.pds[string(p.b)] = p
-	return p
+	if e.lastVer != nil && bytes.Equal(e.lastVer.Bytes(), pds) {
+		return e.lastVer, nil
+	}
+	v, err := cga.NewVerifier(pds)
+	if err != nil {
+		return nil, err
+	}
+	e.lastVer = v
+	return v, nil
 }
 
 func (e *Engine) setPeerPDS(c *Context, b []byte) {
-	if c.peerPDS != nil && string(c.peerPDS.b) == string(b) {
+	if c.peerPDS != nil && bytes.Equal(c.peerPDS.bytes(), b) {
 		return
 	}
+	v, err := e.verifierFor(b)
+	if err != nil {
+		return // checked before; cannot happen
+	}
 	e.releasePDS(c)
-	c.peerPDS = e.internPDS(b)
+	p := e.pds[string(b)]
+	if p == nil {
+		p = &pdsEntry{v: v}
+		e.pds[string(v.Bytes())] = p
+	}
+	p.refs++
+	c.peerPDS = p
 }
 
 func (e *Engine) releasePDS(c *Context) {
@@ -60,18 +64,32 @@ func (e *Engine) releasePDS(c *Context) {
 	}
 	c.peerPDS = nil
 	if p.refs--; p.refs <= 0 {
-		delete(e.pds, string(p.b))
+		delete(e.pds, string(p.bytes()))
 	}
 }
 
-// errVerify is returned by verifyLocators with the Error code and Pointer
-// to send (RFC 5533 §7.2: SHOULD send Error code 2).
+// errVerify is returned by verifyLocators with the Error code to send
+// (RFC 5533 §7.2: SHOULD send Error code 2) and the locator it is about
+// (-1: the number of locators).
 type errVerify struct {
-	code    uint8
-	pointer int
+	code  uint8
+	index int
 }
 
 func (e *errVerify) Error() string { return "locator verification failed" }
+
+// pointer returns the Error Pointer of ev in the message raw.
+func (ev *errVerify) pointer(raw []byte) int {
+	if ev.index >= 0 {
+		if off, ok := wire.LocatorMethodOffset(raw, ev.index); ok {
+			return off
+		}
+	}
+	if off, ok := wire.OptionOffset(raw, wire.OptLocatorList); ok {
+		return off + 8 // Num Locators
+	}
+	return 0
+}
 
 var errPDSMismatch = errors.New("PDS does not belong to the peer ULID")
 
@@ -81,7 +99,11 @@ func (e *Engine) checkPDS(peerULID netip.Addr, m *message) error {
 	if len(m.pds) == 0 || e.cfg.Insecure {
 		return nil
 	}
-	if !e.ver.PDSMatches(peerULID, m.pds) {
+	v, err := e.verifierFor(m.pds)
+	if err == nil {
+		err = v.Verify(peerULID)
+	}
+	if err != nil {
 		e.stats.VerificationFailures++
 		return errPDSMismatch
 	}
@@ -89,18 +111,21 @@ func (e *Engine) checkPDS(peerULID netip.Addr, m *message) error {
 }
 
 // verifyLocators checks the Locator List of m for the peer with ULID
-// peerULID (RFC 5533 §7.2). storedPDS is the PDS received earlier, used
-// when m carries none. It returns Ls(peer) with a verified flag per
-// locator; locators that fail HBA are kept but never selected. An
-// unsupported or inconsistent verification method, a bad CGA signature or
-// too many locators fail the whole list (the message MUST be ignored).
-func (e *Engine) verifyLocators(now time.Time, c *Context, peerULID netip.Addr, m *message, storedPDS []byte) ([]peerLocator, error) {
+// peerULID (RFC 5533 §7.2). stored is the peer's PDS received earlier,
+// used when m carries none. It returns Ls(peer) with a verified flag per
+// locator; a locator that fails HBA is kept, visible, but never selected.
+// An unsupported or inconsistent verification method, a bad CGA signature
+// or too many locators fail the whole list: the message MUST be ignored.
+func (e *Engine) verifyLocators(now time.Time, c *Context, peerULID netip.Addr, m *message, stored *pdsEntry) ([]peerLocator, error) {
 	if len(m.locs) > e.cfg.MaxPeerLocators {
-		return nil, &errVerify{code: ErrCodeNumberOfLocators, pointer: m.locMethodOff - 1}
+		return nil, &errVerify{code: ErrCodeNumberOfLocators, index: -1}
 	}
-	pds := m.pds
-	if len(pds) == 0 {
-		pds = storedPDS
+	var v *cga.Verifier
+	switch {
+	case len(m.pds) > 0:
+		v, _ = e.verifierFor(m.pds) // checkPDS accepted it
+	case stored != nil:
+		v = stored.v
 	}
 	out := make([]peerLocator, 0, len(m.locs))
 	var cgaLocs []netip.Addr
@@ -110,43 +135,43 @@ func (e *Engine) verifyLocators(now time.Time, c *Context, peerULID netip.Addr, 
 		if dupLocator(out, pl.addr) {
 			continue
 		}
-		unicast := l.addr.Is6() && !l.addr.Is4In6() && !l.addr.IsUnspecified() && !l.addr.IsMulticast() && !l.addr.IsLoopback()
+		ok := unicast6(pl.addr) && !pl.addr.IsLoopback()
 		switch {
 		case e.cfg.Insecure:
-			pl.verified = unicast
+			pl.verified = ok
 		case l.method == MethodHBA:
 			// RFC 5533 §7.2: the method must be consistent with the
-			// PDS (HBA needs the multi-prefix extension).
-			if len(pds) == 0 || !e.ver.HasMultiPrefix(pds) {
-				return nil, &errVerify{code: ErrCodeVerification, pointer: m.locMethodOff + i}
+			// PDS: HBA needs the multi-prefix extension.
+			if v == nil || !v.IsHBA() {
+				return nil, &errVerify{code: ErrCodeVerification, index: i}
 			}
-			pl.verified = unicast && (pl.addr == peerULID || e.ver.InHBASet(pl.addr, pds))
+			pl.verified = ok && (pl.addr == peerULID || v.VerifyHBA(pl.addr) == nil)
 		case l.method == MethodCGA:
-			if len(pds) == 0 || len(m.sig) == 0 {
-				return nil, &errVerify{code: ErrCodeVerification, pointer: m.locMethodOff + i}
+			if v == nil || len(m.sig) == 0 {
+				return nil, &errVerify{code: ErrCodeVerification, index: i}
 			}
 			if cgaFirst < 0 {
 				cgaFirst = i
 			}
 			cgaLocs = append(cgaLocs, l.addr)
-			pl.verified = unicast
+			pl.verified = ok
 		default:
-			// RFC 5533 §7.2: unsupported method: MUST ignore.
-			return nil, &errVerify{code: ErrCodeVerification, pointer: m.locMethodOff + i}
+			// RFC 5533 §7.2: an unsupported method: MUST ignore.
+			return nil, &errVerify{code: ErrCodeVerification, index: i}
 		}
 		if !pl.verified {
 			e.stats.VerificationFailures++
-			e.emit(Event{Time: now, Kind: EventVerificationFailed, Peer: pl.addr, Reason: "locator not in the peer's HBA set"}, c)
+			e.emit(Event{Time: now, Kind: EventVerificationFailed, Peer: pl.addr, Reason: "locator does not verify against the peer's parameters"}, c)
 		}
 		out = append(out, pl)
 	}
 	if len(cgaLocs) > 0 && !e.cfg.Insecure {
 		// RFC 5533 §5.15.5: the signature covers the generation and
 		// the CGA locators in list order.
-		if !e.ver.VerifySignature(pds, m.locGen, cgaLocs, m.sig) {
+		if err := v.VerifyLocatorSignature(m.locGen, cgaLocs, m.sig); err != nil {
 			e.stats.VerificationFailures++
 			e.emit(Event{Time: now, Kind: EventVerificationFailed, Reason: "bad CGA signature"}, c)
-			return nil, &errVerify{code: ErrCodeVerification, pointer: m.locMethodOff + cgaFirst}
+			return nil, &errVerify{code: ErrCodeVerification, index: cgaFirst}
 		}
 	}
 	return out, nil
