@@ -64,7 +64,7 @@ type Engine struct {
 	drops [numDrops]uint64
 
 	// Scratch space reused by every message in and out.
-	rx, tx message
+	rx, tx        message
 	txbuf, errbuf []byte
 	valbuf        [validatorLen]byte
 }
