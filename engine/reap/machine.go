@@ -126,6 +126,22 @@ func (m *Machine) KeepaliveTimeout() time.Duration {
 // next start of the Keepalive Timer.
 func (m *Machine) SetKeepaliveTimeout(d time.Duration) { m.keepaliveTimeout = max(d, 0) }
 
+// SendTimer returns when the Send Timer expires, if it runs (RFC 5534 §6).
+func (m *Machine) SendTimer() (time.Time, bool) {
+	if m.sendDue == 0 || m.state == Exploring {
+		return time.Time{}, false
+	}
+	return tm(m.sendDue), true
+}
+
+// KeepaliveTimer returns when the Keepalive Timer expires, if it runs.
+func (m *Machine) KeepaliveTimer() (time.Time, bool) {
+	if m.kaEnd == 0 || m.state != Operational {
+		return time.Time{}, false
+	}
+	return tm(m.kaEnd), true
+}
+
 // NextDeadline returns when Timer must be called next, if at all.
 func (m *Machine) NextDeadline() (time.Time, bool) {
 	var d int64
@@ -506,10 +522,28 @@ func (m *Machine) explorationPairs(currentFirst bool) []Pair {
 	}
 	ps := m.Pairs()
 	if currentFirst {
-		if i := slices.Index(ps, m.current); i > 0 {
-			copy(ps[1:i+1], ps[:i])
-			ps[0] = m.current
+		// The current pair first, then the pairs that share no locator
+		// with it (a failure usually takes one locator's path down), each
+		// group in rank order.
+		shared := func(p Pair) int {
+			n := 0
+			if p.Local == m.current.Local {
+				n++
+			}
+			if p.Peer == m.current.Peer {
+				n++
+			}
+			return n
 		}
+		if i := slices.Index(ps, m.current); i >= 0 {
+			ps = slices.Delete(ps, i, i+1)
+			ps = slices.Insert(ps, 0, m.current)
+		}
+		rest := ps
+		if len(ps) > 0 && ps[0] == m.current {
+			rest = ps[1:]
+		}
+		slices.SortStableFunc(rest, func(x, y Pair) int { return shared(x) - shared(y) })
 	}
 	if len(ps) == 0 && m.current.IsValid() {
 		ps = append(ps, m.current) // nothing better to try
