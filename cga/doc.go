@@ -43,7 +43,10 @@
 // SignLocators and VerifyLocators (or Verifier.VerifyLocatorSignature,
 // which takes the key from the parameters) make and check the Shim6 CGA
 // Signature: RSASSA-PKCS1-v1_5 with SHA-1 over Shim6Tag, the Locator List
-// Generation and the CGA-verified locators in list order. RSA keys below
+// Generation and the CGA-verified locators in list order.
+// Verifier.VerifyLocatorList checks a whole Locator List (HBA members,
+// inconsistent or unknown methods, the signature over the CGA subset) and
+// reports the failing index (*LocatorError). RSA keys below
 // 1024 bits are refused (RFC 5533 §16). LoadPrivateKey reads PEM PKCS#1 or
 // PKCS#8; SavePrivateKey writes PKCS#8 to a new 0600 file.
 package cga
