@@ -1,6 +1,8 @@
 package daemon
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -152,4 +154,17 @@ func (s *StateDir) WriteFile(name string, data []byte) error {
 func (s *StateDir) Exists(name string) bool {
 	_, err := os.Lstat(filepath.Join(s.Path, name))
 	return !errors.Is(err, fs.ErrNotExist)
+}
+
+// decodeStrictJSON decodes one JSON value, refusing unknown fields.
+func decodeStrictJSON(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if dec.More() {
+		return errors.New("trailing data")
+	}
+	return nil
 }
