@@ -60,6 +60,10 @@ type Engine struct {
 
 	r1Limit, r1bisLimit, errLimit tokenBucket
 
+	// testNextTag, when set, is the next CT(local) (tests of context
+	// confusion only).
+	testNextTag uint64
+
 	stats Stats
 	drops [numDrops]uint64
 

@@ -325,7 +325,7 @@ func (e *Engine) acceptI2(now time.Time, src, dst netip.Addr, m *message, raw []
 		}
 		c.state = StateEstablished
 		e.insert(c)
-		e.adoptPeer(now, c, src, dst, m, locs)
+		e.adoptPeer(now, c, src, dst, m, locs, true)
 		e.emit(Event{Time: now, Kind: EventStateChange}, c)
 		e.established(now, c)
 		e.sendR2(c, dst, src, m.initNonce)
@@ -337,7 +337,7 @@ func (e *Engine) acceptI2(now time.Time, src, dst netip.Addr, m *message, raw []
 		e.drop(dropLocators)
 		return
 	}
-	e.adoptPeer(now, c, src, dst, m, locs)
+	e.adoptPeer(now, c, src, dst, m, locs, false)
 	if c.dead {
 		return
 	}
@@ -354,8 +354,9 @@ func (e *Engine) acceptI2(now time.Time, src, dst netip.Addr, m *message, raw []
 
 // adoptPeer records CT(peer), Ls(peer), the peer's PDS, preferences and
 // Keepalive Timeout from an I2, I2bis or R2, picks the current pair, and
-// looks for context confusion (RFC 5533 §7.14, §7.15).
-func (e *Engine) adoptPeer(now time.Time, c *Context, src, dst netip.Addr, m *message, locs []peerLocator) {
+// looks for context confusion (RFC 5533 §7.14, §7.15). fresh: c was just
+// created by this message.
+func (e *Engine) adoptPeer(now time.Time, c *Context, src, dst netip.Addr, m *message, locs []peerLocator, fresh bool) {
 	e.setPeerTag(c, m.tag)
 	if m.hasLocList {
 		c.peerLocs = locs
@@ -373,19 +374,17 @@ func (e *Engine) adoptPeer(now time.Time, c *Context, src, dst netip.Addr, m *me
 	if m.hasKATimeout {
 		c.kaTimeout = m.kaTimeout
 	}
-	// The current pair: keep it while it is still valid; otherwise the
-	// pair the message came over when verified, else the ULIDs.
-	if !c.peerHas(c.lpPeer) {
+	// The current pair: a new context uses the pair the message came
+	// over when it is verified (recovery may run on other locators than
+	// the ULIDs); an existing one keeps its pair while it stays valid.
+	switch {
+	case fresh && c.peerHas(src) && (dst == c.localULID || e.localHas(dst)):
+		c.lpLocal, c.lpPeer = dst, src
+	case !c.peerHas(c.lpPeer):
 		c.lpPeer = c.peerULID
-		if c.peerHas(src) {
-			c.lpPeer = src
-		}
 	}
 	if c.lpLocal != c.localULID && !e.localHas(c.lpLocal) {
 		c.lpLocal = c.localULID
-	}
-	if c.lpLocal == c.localULID && dst != c.localULID && e.localHas(dst) && c.lpPeer == src {
-		c.lpLocal = dst
 	}
 	e.checkConfusion(now, c)
 }
@@ -465,7 +464,7 @@ func (e *Engine) rcvR2(now time.Time, src, dst netip.Addr, m *message, raw []byt
 		}
 	}
 	recovered := c.state == StateI2bisSent
-	e.adoptPeer(now, c, src, dst, m, locs)
+	e.adoptPeer(now, c, src, dst, m, locs, false)
 	if c.dead {
 		return
 	}
@@ -640,6 +639,7 @@ func (e *Engine) fail(now time.Time, c *Context, s State, hold time.Duration, wh
 	e.setState(c, s, ns(now))
 	c.expireAt = ns(now) + int64(hold)
 	e.emit(Event{Time: now, Kind: EventContextDown, Reason: why}, c)
+	e.schedule(c, now)
 }
 
 // expire runs when a context's expiry passes: the end of a negative

@@ -251,3 +251,43 @@ func stateOf(c *Context) State {
 	}
 	return c.state
 }
+
+func typeOf(p pkt) uint8 {
+	if p.b[2]&0x80 != 0 {
+		return 0
+	}
+	return p.b[2] & 0x7f
+}
+
+// sentTypes lists the types of the messages sent since index from.
+func (n *fakeNet) sentTypes(from int) []uint8 {
+	var ts []uint8
+	for _, p := range n.sent[from:] {
+		ts = append(ts, typeOf(p))
+	}
+	return ts
+}
+
+func (n *fakeNet) countSent(typ uint8) int {
+	k := 0
+	for _, p := range n.sent {
+		if typeOf(p) == typ {
+			k++
+		}
+	}
+	return k
+}
+
+// dropTypes returns a filter dropping the given message types.
+func dropTypes(ts ...uint8) func(pkt) bool {
+	return func(p pkt) bool {
+		for _, t := range ts {
+			if typeOf(p) == t {
+				return false
+			}
+		}
+		return true
+	}
+}
+
+func netipMust(s string) netip.Addr { return netip.MustParseAddr(s) }

@@ -5,6 +5,10 @@ package engine
 // least 30 bits MUST be random; all 47 are, which also makes the host cycle
 // randomly through the whole tag space (RFC 5533 §7.1, §9: SHOULD).
 func (e *Engine) newLocalTag() uint64 {
+	if t := e.testNextTag; t != 0 {
+		e.testNextTag = 0
+		return t
+	}
 	for {
 		t := e.rand.uint64() & tagMask
 		if t == 0 {

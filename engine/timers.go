@@ -153,6 +153,11 @@ func (e *Engine) HandleTimer(now time.Time) {
 		e.fire(c, now)
 		if !c.dead {
 			e.schedule(c, now)
+			if c.due != never && c.due <= n {
+				// Whatever is still due waits for the next call, so
+				// that one call always ends.
+				e.timers.set(c, n+1)
+			}
 		}
 	}
 }
