@@ -82,9 +82,9 @@ type decoder struct {
 	failed int // packets that could not be decoded
 }
 
-// parseHex accepts hex digits with optional whitespace, ':' or '-'
+// decodeParseHex accepts hex digits with optional whitespace, ':' or '-'
 // separators and an optional 0x prefix.
-func parseHex(s string) ([]byte, error) {
+func decodeParseHex(s string) ([]byte, error) {
 	s = strings.TrimSpace(s)
 	s = strings.TrimPrefix(strings.TrimPrefix(s, "0x"), "0X")
 	s = strings.Map(func(r rune) rune {
@@ -102,7 +102,7 @@ func parseHex(s string) ([]byte, error) {
 }
 
 func (d *decoder) hexPacket(s string) error {
-	b, err := parseHex(s)
+	b, err := decodeParseHex(s)
 	if err != nil {
 		return d.emitError(err.Error(), 0)
 	}
@@ -147,7 +147,7 @@ func (d *decoder) emitError(msg string, offset int) error {
 	d.n++
 	d.failed++
 	if d.json {
-		return writeJSON(d.w, decodeErrorJSON{Error: msg, Offset: offset})
+		return decodeWriteJSON(d.w, decodeErrorJSON{Error: msg, Offset: offset})
 	}
 	_, err := fmt.Fprintf(d.w, "#%d error at offset %d: %s\n", d.n, offset, msg)
 	return err
@@ -156,13 +156,13 @@ func (d *decoder) emitError(msg string, offset int) error {
 func (d *decoder) emit(res decodeResult) error {
 	d.n++
 	if d.json {
-		return writeJSON(d.w, res.packetJSON())
+		return decodeWriteJSON(d.w, res.packetJSON())
 	}
 	_, err := io.WriteString(d.w, res.text(d.n))
 	return err
 }
 
-func writeJSON(w io.Writer, v any) error {
+func decodeWriteJSON(w io.Writer, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err

@@ -29,7 +29,7 @@ type decodeResult struct {
 func decodePacket(pkt []byte) decodeResult {
 	src, dst, off, err := wire.FindShim6(pkt)
 	if err != nil {
-		r := failure(err, 0)
+		r := decodeFailure(err, 0)
 		r.skip = errors.Is(err, wire.ErrNoShim6) || errors.Is(err, wire.ErrNotIPv6) || errors.Is(err, wire.ErrTruncated)
 		return r
 	}
@@ -38,9 +38,9 @@ func decodePacket(pkt []byte) decodeResult {
 	return r
 }
 
-// failure turns a wire error into a result; base is the offset of the
+// decodeFailure turns a wire error into a result; base is the offset of the
 // Shim6 header in the input.
-func failure(err error, base int) decodeResult {
+func decodeFailure(err error, base int) decodeResult {
 	var pe *wire.ParseError
 	if errors.As(err, &pe) {
 		msg := pe.Err.Error()
@@ -57,13 +57,13 @@ func decodeShim6(b []byte, base int) decodeResult {
 	if wire.IsPayload(b) {
 		h, err := wire.ParsePayloadHeader(b)
 		if err != nil {
-			return failure(err, base)
+			return decodeFailure(err, base)
 		}
 		return decodeResult{payload: &h, raw: b[:wire.PayloadHeaderLen]}
 	}
 	m, err := wire.ParseIgnoringChecksum(b)
 	if m == nil {
-		return failure(err, base)
+		return decodeFailure(err, base)
 	}
 	n := (int(b[1]) + 1) * 8
 	return decodeResult{msg: m, raw: b[:n], checksum: wire.VerifyChecksum(b), reply: err}
@@ -143,9 +143,9 @@ type preferenceJSON struct {
 	Weight   *uint8 `json:"weight,omitempty"`
 }
 
-func ptr[T any](v T) *T { return &v }
+func decodePtr[T any](v T) *T { return &v }
 
-func addrString(a netip.Addr) string {
+func decodeAddrString(a netip.Addr) string {
 	if !a.IsValid() {
 		return ""
 	}
@@ -153,47 +153,47 @@ func addrString(a netip.Addr) string {
 }
 
 func (r decodeResult) packetJSON() packetJSON {
-	return packetJSON{Src: addrString(r.src), Dst: addrString(r.dst), Shim6: r.shim6JSON()}
+	return packetJSON{Src: decodeAddrString(r.src), Dst: decodeAddrString(r.dst), Shim6: r.shim6JSON()}
 }
 
 func (r decodeResult) shim6JSON() *shim6JSON {
 	if r.payload != nil {
-		return &shim6JSON{Kind: "payload", ContextTag: ptr(r.payload.ContextTag), NextHeader: ptr(r.payload.NextHeader)}
+		return &shim6JSON{Kind: "payload", ContextTag: decodePtr(r.payload.ContextTag), NextHeader: decodePtr(r.payload.NextHeader)}
 	}
 	t := r.msg.Type()
-	s := &shim6JSON{Kind: "control", Type: t.String(), TypeCode: ptr(uint8(t)), ChecksumValid: ptr(r.checksum)}
+	s := &shim6JSON{Kind: "control", Type: t.String(), TypeCode: decodePtr(uint8(t)), ChecksumValid: decodePtr(r.checksum)}
 	switch m := r.msg.(type) {
 	case *wire.I1:
-		s.InitiatorContextTag, s.InitiatorNonce = ptr(m.InitiatorTag), ptr(m.InitiatorNonce)
+		s.InitiatorContextTag, s.InitiatorNonce = decodePtr(m.InitiatorTag), decodePtr(m.InitiatorNonce)
 	case *wire.R1:
-		s.InitiatorNonce, s.ResponderNonce = ptr(m.InitiatorNonce), ptr(m.ResponderNonce)
+		s.InitiatorNonce, s.ResponderNonce = decodePtr(m.InitiatorNonce), decodePtr(m.ResponderNonce)
 	case *wire.I2:
-		s.InitiatorContextTag, s.InitiatorNonce, s.ResponderNonce = ptr(m.InitiatorTag), ptr(m.InitiatorNonce), ptr(m.ResponderNonce)
+		s.InitiatorContextTag, s.InitiatorNonce, s.ResponderNonce = decodePtr(m.InitiatorTag), decodePtr(m.InitiatorNonce), decodePtr(m.ResponderNonce)
 	case *wire.R2:
-		s.ResponderContextTag, s.InitiatorNonce = ptr(m.ResponderTag), ptr(m.InitiatorNonce)
+		s.ResponderContextTag, s.InitiatorNonce = decodePtr(m.ResponderTag), decodePtr(m.InitiatorNonce)
 	case *wire.R1bis:
-		s.PacketContextTag, s.ResponderNonce = ptr(m.PacketTag), ptr(m.ResponderNonce)
+		s.PacketContextTag, s.ResponderNonce = decodePtr(m.PacketTag), decodePtr(m.ResponderNonce)
 	case *wire.I2bis:
-		s.InitiatorContextTag, s.InitiatorNonce, s.ResponderNonce = ptr(m.InitiatorTag), ptr(m.InitiatorNonce), ptr(m.ResponderNonce)
-		s.PacketContextTag = ptr(m.PacketTag)
+		s.InitiatorContextTag, s.InitiatorNonce, s.ResponderNonce = decodePtr(m.InitiatorTag), decodePtr(m.InitiatorNonce), decodePtr(m.ResponderNonce)
+		s.PacketContextTag = decodePtr(m.PacketTag)
 	case *wire.UpdateRequest:
-		s.ReceiverContextTag, s.RequestNonce = ptr(m.ReceiverTag), ptr(m.RequestNonce)
+		s.ReceiverContextTag, s.RequestNonce = decodePtr(m.ReceiverTag), decodePtr(m.RequestNonce)
 	case *wire.UpdateAck:
-		s.ReceiverContextTag, s.RequestNonce = ptr(m.ReceiverTag), ptr(m.RequestNonce)
+		s.ReceiverContextTag, s.RequestNonce = decodePtr(m.ReceiverTag), decodePtr(m.RequestNonce)
 	case *wire.Keepalive:
-		s.ReceiverContextTag = ptr(m.ReceiverTag)
+		s.ReceiverContextTag = decodePtr(m.ReceiverTag)
 	case *wire.Probe:
-		s.ReceiverContextTag, s.State = ptr(m.ReceiverTag), m.State.String()
-		s.SentProbes, s.ReceivedProbes = ptr(probesJSON(m.Sent)), ptr(probesJSON(m.Received))
+		s.ReceiverContextTag, s.State = decodePtr(m.ReceiverTag), m.State.String()
+		s.SentProbes, s.ReceivedProbes = decodePtr(decodeProbesJSON(m.Sent)), decodePtr(decodeProbesJSON(m.Received))
 	case *wire.ErrorMessage:
-		s.ErrorCode, s.Pointer, s.PacketInError = ptr(uint8(m.Code)), ptr(m.Pointer), ptr(hex.EncodeToString(m.Packet))
+		s.ErrorCode, s.Pointer, s.PacketInError = decodePtr(uint8(m.Code)), decodePtr(m.Pointer), decodePtr(hex.EncodeToString(m.Packet))
 		return s
 	}
-	s.Options = ptr(optionsJSON(r.raw))
+	s.Options = decodePtr(decodeOptionsJSON(r.raw))
 	return s
 }
 
-func probesJSON(rs []wire.ProbeRecord) []probeJSON {
+func decodeProbesJSON(rs []wire.ProbeRecord) []probeJSON {
 	out := make([]probeJSON, len(rs))
 	for i, p := range rs {
 		out[i] = probeJSON{Source: p.Src.String(), Destination: p.Dst.String(), Nonce: p.Nonce, Data: p.Data}
@@ -201,16 +201,16 @@ func probesJSON(rs []wire.ProbeRecord) []probeJSON {
 	return out
 }
 
-// optionsJSON lists the options in wire order. Known types are decoded
+// decodeOptionsJSON lists the options in wire order. Known types are decoded
 // when their contents are well formed; otherwise their contents are
 // given as hex "data".
-func optionsJSON(msg []byte) []optionJSON {
+func decodeOptionsJSON(msg []byte) []optionJSON {
 	raw, _ := wire.RawOptions(msg)
 	out := make([]optionJSON, 0, len(raw))
 	for _, o := range raw {
 		j := optionJSON{Type: uint16(o.Type), Name: o.Type.String(), Critical: o.Critical}
 		if !decodeOptionJSON(&j, o) {
-			j.Data = ptr(hex.EncodeToString(o.Data))
+			j.Data = decodePtr(hex.EncodeToString(o.Data))
 		}
 		out = append(out, j)
 	}
@@ -220,7 +220,7 @@ func optionsJSON(msg []byte) []optionJSON {
 func decodeOptionJSON(j *optionJSON, o wire.RawOption) bool {
 	switch o.Type {
 	case wire.OptResponderValidator:
-		j.Validator = ptr(hex.EncodeToString(o.Data))
+		j.Validator = decodePtr(hex.EncodeToString(o.Data))
 	case wire.OptLocatorList:
 		ll, err := wire.DecodeLocatorList(o.Data)
 		if err != nil {
@@ -230,7 +230,7 @@ func decodeOptionJSON(j *optionJSON, o wire.RawOption) bool {
 		for i, l := range ll.Locators {
 			locs[i] = locatorJSON{Address: l.Addr.String(), VerificationMethod: uint8(l.Method)}
 		}
-		j.Generation, j.Locators = ptr(ll.Generation), &locs
+		j.Generation, j.Locators = decodePtr(ll.Generation), &locs
 	case wire.OptLocatorPreferences:
 		lp, err := wire.DecodeLocatorPreferences(o.Data)
 		if err != nil {
@@ -240,17 +240,17 @@ func decodeOptionJSON(j *optionJSON, o wire.RawOption) bool {
 		for i, e := range lp.Elements {
 			prefs[i].Flags = e.Flags
 			if lp.ElementLen >= 2 {
-				prefs[i].Priority = ptr(e.Priority)
+				prefs[i].Priority = decodePtr(e.Priority)
 			}
 			if lp.ElementLen >= 3 {
-				prefs[i].Weight = ptr(e.Weight)
+				prefs[i].Weight = decodePtr(e.Weight)
 			}
 		}
-		j.Generation, j.ElementLength, j.Preferences = ptr(lp.Generation), ptr(lp.ElementLen), &prefs
+		j.Generation, j.ElementLength, j.Preferences = decodePtr(lp.Generation), decodePtr(lp.ElementLen), &prefs
 	case wire.OptCGAParameterDataStructure:
-		j.Data = ptr(hex.EncodeToString(o.Data))
+		j.Data = decodePtr(hex.EncodeToString(o.Data))
 	case wire.OptCGASignature:
-		j.Signature = ptr(hex.EncodeToString(o.Data))
+		j.Signature = decodePtr(hex.EncodeToString(o.Data))
 	case wire.OptULIDPair:
 		u, err := wire.DecodeULIDPair(o.Data)
 		if err != nil {
@@ -262,13 +262,13 @@ func decodeOptionJSON(j *optionJSON, o wire.RawOption) bool {
 		if err != nil {
 			return false
 		}
-		j.FII = ptr(v)
+		j.FII = decodePtr(v)
 	case wire.OptKeepaliveTimeout:
 		v, err := wire.DecodeKeepaliveTimeout(o.Data)
 		if err != nil {
 			return false
 		}
-		j.KeepaliveTimeout = ptr(v)
+		j.KeepaliveTimeout = decodePtr(v)
 	default:
 		return false
 	}
@@ -277,10 +277,10 @@ func decodeOptionJSON(j *optionJSON, o wire.RawOption) bool {
 
 // --- text ---
 
-var ipProtoNames = map[uint8]string{0: "Hop-by-Hop", 6: "TCP", 17: "UDP", 43: "Routing", 44: "Fragment",
+var decodeProtoNames = map[uint8]string{0: "Hop-by-Hop", 6: "TCP", 17: "UDP", 43: "Routing", 44: "Fragment",
 	50: "ESP", 51: "AH", 58: "ICMPv6", 59: "No Next Header", 60: "Destination Options", 132: "SCTP", 140: "Shim6"}
 
-func tagText(t uint64) string { return fmt.Sprintf("0x%012x (%d)", t, t) }
+func decodeTagText(t uint64) string { return fmt.Sprintf("0x%012x (%d)", t, t) }
 
 func (r decodeResult) text(n int) string {
 	var b strings.Builder
@@ -289,11 +289,11 @@ func (r decodeResult) text(n int) string {
 		fmt.Fprintf(&b, "%s > %s ", r.src, r.dst)
 	}
 	if h := r.payload; h != nil {
-		name := ipProtoNames[h.NextHeader]
+		name := decodeProtoNames[h.NextHeader]
 		if name != "" {
 			name = " (" + name + ")"
 		}
-		fmt.Fprintf(&b, "Shim6 payload extension header: context tag %s, next header %d%s\n", tagText(h.ContextTag), h.NextHeader, name)
+		fmt.Fprintf(&b, "Shim6 payload extension header: context tag %s, next header %d%s\n", decodeTagText(h.ContextTag), h.NextHeader, name)
 		return b.String()
 	}
 	t := r.msg.Type()
@@ -306,36 +306,36 @@ func (r decodeResult) text(n int) string {
 	nonce := func(name string, v uint32) { field(name, fmt.Sprintf("0x%08x", v)) }
 	switch m := r.msg.(type) {
 	case *wire.I1:
-		field("initiator context tag", tagText(m.InitiatorTag))
+		field("initiator context tag", decodeTagText(m.InitiatorTag))
 		nonce("initiator nonce", m.InitiatorNonce)
 	case *wire.R1:
 		nonce("initiator nonce", m.InitiatorNonce)
 		nonce("responder nonce", m.ResponderNonce)
 	case *wire.I2:
-		field("initiator context tag", tagText(m.InitiatorTag))
+		field("initiator context tag", decodeTagText(m.InitiatorTag))
 		nonce("initiator nonce", m.InitiatorNonce)
 		nonce("responder nonce", m.ResponderNonce)
 	case *wire.R2:
-		field("responder context tag", tagText(m.ResponderTag))
+		field("responder context tag", decodeTagText(m.ResponderTag))
 		nonce("initiator nonce", m.InitiatorNonce)
 	case *wire.R1bis:
-		field("packet context tag", tagText(m.PacketTag))
+		field("packet context tag", decodeTagText(m.PacketTag))
 		nonce("responder nonce", m.ResponderNonce)
 	case *wire.I2bis:
-		field("initiator context tag", tagText(m.InitiatorTag))
+		field("initiator context tag", decodeTagText(m.InitiatorTag))
 		nonce("initiator nonce", m.InitiatorNonce)
 		nonce("responder nonce", m.ResponderNonce)
-		field("packet context tag", tagText(m.PacketTag))
+		field("packet context tag", decodeTagText(m.PacketTag))
 	case *wire.UpdateRequest:
-		field("receiver context tag", tagText(m.ReceiverTag))
+		field("receiver context tag", decodeTagText(m.ReceiverTag))
 		nonce("request nonce", m.RequestNonce)
 	case *wire.UpdateAck:
-		field("receiver context tag", tagText(m.ReceiverTag))
+		field("receiver context tag", decodeTagText(m.ReceiverTag))
 		nonce("request nonce", m.RequestNonce)
 	case *wire.Keepalive:
-		field("receiver context tag", tagText(m.ReceiverTag))
+		field("receiver context tag", decodeTagText(m.ReceiverTag))
 	case *wire.Probe:
-		field("receiver context tag", tagText(m.ReceiverTag))
+		field("receiver context tag", decodeTagText(m.ReceiverTag))
 		field("state", m.State.String())
 		for _, p := range []struct {
 			name string
@@ -350,16 +350,16 @@ func (r decodeResult) text(n int) string {
 		field("pointer", fmt.Sprint(m.Pointer))
 		field("packet in error", fmt.Sprintf("%d octets: %s", len(m.Packet), hex.EncodeToString(m.Packet)))
 	}
-	for _, o := range optionsJSON(r.raw) {
-		optionText(&b, o, t)
+	for _, o := range decodeOptionsJSON(r.raw) {
+		decodeOptionText(&b, o, t)
 	}
-	if code, ptr, ok := wire.ErrorReply(r.reply); ok {
-		fmt.Fprintf(&b, "    note: a receiver answers with an Error message, code %d (%s), pointer %d\n", code, code, ptr)
+	if code, decodePtr, ok := wire.ErrorReply(r.reply); ok {
+		fmt.Fprintf(&b, "    note: a receiver answers with an Error message, code %d (%s), pointer %d\n", code, code, decodePtr)
 	}
 	return b.String()
 }
 
-func optionText(b *strings.Builder, o optionJSON, t wire.MessageType) {
+func decodeOptionText(b *strings.Builder, o optionJSON, t wire.MessageType) {
 	crit := ""
 	if o.Critical {
 		crit = ", critical"
@@ -380,7 +380,7 @@ func optionText(b *strings.Builder, o optionJSON, t wire.MessageType) {
 	case o.Preferences != nil:
 		fmt.Fprintf(b, ": generation %d, element length %d\n", *o.Generation, *o.ElementLength)
 		for i, p := range *o.Preferences {
-			fmt.Fprintf(b, "        [%d] flags 0x%02x%s", i+1, p.Flags, flagText(p.Flags))
+			fmt.Fprintf(b, "        [%d] flags 0x%02x%s", i+1, p.Flags, decodeFlagText(p.Flags))
 			if p.Priority != nil {
 				fmt.Fprintf(b, " priority %d", *p.Priority)
 			}
@@ -404,7 +404,7 @@ func optionText(b *strings.Builder, o optionJSON, t wire.MessageType) {
 	}
 }
 
-func flagText(f uint8) string {
+func decodeFlagText(f uint8) string {
 	var s []string
 	if f&wire.FlagBroken != 0 {
 		s = append(s, "BROKEN")

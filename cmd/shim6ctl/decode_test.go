@@ -17,12 +17,12 @@ import (
 	"github.com/goshim6/goshim6/wire"
 )
 
-const wireGolden = "../../wire/testdata/golden/"
+const decodeGoldenDir = "../../wire/testdata/golden/"
 
-// goldenShim6 reads a golden packet of package wire (hex with comments).
-func goldenShim6(t *testing.T, name string) []byte {
+// decodeGolden reads a golden packet of package wire (hex with comments).
+func decodeGolden(t *testing.T, name string) []byte {
 	t.Helper()
-	raw, err := os.ReadFile(wireGolden + name)
+	raw, err := os.ReadFile(decodeGoldenDir + name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,8 +40,8 @@ func goldenShim6(t *testing.T, name string) []byte {
 	return b
 }
 
-// ipv6Packet wraps a payload in an IPv6 header 2001:db8:1::1 > 2001:db8:2::2.
-func ipv6Packet(next byte, payload ...[]byte) []byte {
+// decodeIPv6Packet wraps a payload in an IPv6 header 2001:db8:1::1 > 2001:db8:2::2.
+func decodeIPv6Packet(next byte, payload ...[]byte) []byte {
 	b := make([]byte, 40)
 	b[0], b[6], b[7] = 0x60, next, 64
 	copy(b[8:], []byte{0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1})
@@ -66,7 +66,7 @@ func decodeRun(t *testing.T, stdin string, args ...string) (string, error) {
 	return out.String(), err
 }
 
-func exitCode(err error) int {
+func decodeExitCode(err error) int {
 	var ee exitError
 	if errors.As(err, &ee) {
 		return ee.code
@@ -119,7 +119,7 @@ func TestDecodeJSONExact(t *testing.T) {
 	cases["error.hex"] = strings.ReplaceAll(cases["error.hex"], " ", "")
 	for name, want := range cases {
 		t.Run(name, func(t *testing.T) {
-			pkt := ipv6Packet(wire.ProtocolNumber, goldenShim6(t, name))
+			pkt := decodeIPv6Packet(wire.ProtocolNumber, decodeGolden(t, name))
 			out, err := decodeRun(t, "", "--json", hex.EncodeToString(pkt))
 			if err != nil {
 				t.Fatal(err)
@@ -133,7 +133,7 @@ func TestDecodeJSONExact(t *testing.T) {
 
 // TestDecodeI2JSON checks the longest golden field by field.
 func TestDecodeI2JSON(t *testing.T) {
-	pkt := ipv6Packet(wire.ProtocolNumber, goldenShim6(t, "i2.hex"))
+	pkt := decodeIPv6Packet(wire.ProtocolNumber, decodeGolden(t, "i2.hex"))
 	out, err := decodeRun(t, "", "--json", hex.EncodeToString(pkt))
 	if err != nil {
 		t.Fatal(err)
@@ -161,10 +161,10 @@ func TestDecodeI2JSON(t *testing.T) {
 }
 
 func TestDecodeText(t *testing.T) {
-	files, _ := filepath.Glob(wireGolden + "*.hex")
+	files, _ := filepath.Glob(decodeGoldenDir + "*.hex")
 	for _, f := range files {
 		name := filepath.Base(f)
-		pkt := ipv6Packet(wire.ProtocolNumber, goldenShim6(t, name))
+		pkt := decodeIPv6Packet(wire.ProtocolNumber, decodeGolden(t, name))
 		out, err := decodeRun(t, "", hex.EncodeToString(pkt))
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
@@ -173,7 +173,7 @@ func TestDecodeText(t *testing.T) {
 			t.Errorf("%s: %q", name, out)
 		}
 	}
-	pkt := ipv6Packet(wire.ProtocolNumber, goldenShim6(t, "update_request.hex"))
+	pkt := decodeIPv6Packet(wire.ProtocolNumber, decodeGolden(t, "update_request.hex"))
 	out, _ := decodeRun(t, "", hex.EncodeToString(pkt))
 	for _, want := range []string{
 		"Shim6 UpdateRequest (type 64), 104 octets, checksum 0x",
@@ -189,9 +189,9 @@ func TestDecodeText(t *testing.T) {
 
 // TestDecodeBadChecksum: decoded anyway, checksum_valid false, exit 0.
 func TestDecodeBadChecksum(t *testing.T) {
-	shim := goldenShim6(t, "keepalive.hex")
+	shim := decodeGolden(t, "keepalive.hex")
 	shim[5] ^= 0xff
-	pkt := ipv6Packet(wire.ProtocolNumber, shim)
+	pkt := decodeIPv6Packet(wire.ProtocolNumber, shim)
 	out, err := decodeRun(t, "", "--json", hex.EncodeToString(pkt))
 	if err != nil || !strings.Contains(out, `"checksum_valid":false`) || !strings.Contains(out, `"receiver_context_tag":78187493530`) {
 		t.Fatalf("%v %s", err, out)
@@ -208,21 +208,21 @@ func TestDecodeErrors(t *testing.T) {
 	unknown := make([]byte, 16)
 	unknown[0], unknown[1], unknown[2] = 59, 1, 7
 	wire.SetChecksum(unknown)
-	short := goldenShim6(t, "i1.hex")[:40]
+	short := decodeGolden(t, "i1.hex")[:40]
 	cases := []struct {
 		name, hex string
 		offset    int
 		msg       string
 	}{
-		{"unknown type", hex.EncodeToString(ipv6Packet(wire.ProtocolNumber, unknown)), 42, "unknown message type"},
-		{"truncated", hex.EncodeToString(ipv6Packet(wire.ProtocolNumber, short)), 41, "truncated"},
-		{"after a hop-by-hop header", hex.EncodeToString(ipv6Packet(0, []byte{wire.ProtocolNumber, 0, 1, 4, 0, 0, 0, 0}, unknown)), 50, "unknown message type"},
-		{"not shim6", hex.EncodeToString(ipv6Packet(6, make([]byte, 20))), 6, "no Shim6 header"},
+		{"unknown type", hex.EncodeToString(decodeIPv6Packet(wire.ProtocolNumber, unknown)), 42, "unknown message type"},
+		{"truncated", hex.EncodeToString(decodeIPv6Packet(wire.ProtocolNumber, short)), 41, "truncated"},
+		{"after a hop-by-hop header", hex.EncodeToString(decodeIPv6Packet(0, []byte{wire.ProtocolNumber, 0, 1, 4, 0, 0, 0, 0}, unknown)), 50, "unknown message type"},
+		{"not shim6", hex.EncodeToString(decodeIPv6Packet(6, make([]byte, 20))), 6, "no Shim6 header"},
 		{"not hex", "zz", 0, "not a hex packet"},
 	}
 	for _, c := range cases {
 		out, err := decodeRun(t, "", "--json", c.hex)
-		if exitCode(err) != 1 {
+		if decodeExitCode(err) != 1 {
 			t.Errorf("%s: exit %v", c.name, err)
 		}
 		var v struct {
@@ -237,11 +237,11 @@ func TestDecodeErrors(t *testing.T) {
 
 // TestDecodeStdin: one packet per line, exit 1 at the end if any failed.
 func TestDecodeStdin(t *testing.T) {
-	ka := hex.EncodeToString(ipv6Packet(wire.ProtocolNumber, goldenShim6(t, "keepalive.hex")))
-	pl := hex.EncodeToString(ipv6Packet(wire.ProtocolNumber, goldenShim6(t, "payload.hex"), []byte{1, 2, 3}))
+	ka := hex.EncodeToString(decodeIPv6Packet(wire.ProtocolNumber, decodeGolden(t, "keepalive.hex")))
+	pl := hex.EncodeToString(decodeIPv6Packet(wire.ProtocolNumber, decodeGolden(t, "payload.hex"), []byte{1, 2, 3}))
 	in := "# comment\n" + ka + "\n\n" + pl + "\n" + "00\n" + strings.ToUpper(ka) + "\n"
 	out, err := decodeRun(t, in, "--json", "-")
-	if exitCode(err) != 1 {
+	if decodeExitCode(err) != 1 {
 		t.Fatalf("exit %v", err)
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
@@ -256,7 +256,7 @@ func TestDecodeStdin(t *testing.T) {
 }
 
 func TestDecodeBareShim6(t *testing.T) {
-	out, err := decodeRun(t, "", "--json", "--shim6", hex.EncodeToString(goldenShim6(t, "payload.hex")))
+	out, err := decodeRun(t, "", "--json", "--shim6", hex.EncodeToString(decodeGolden(t, "payload.hex")))
 	want := `{"src":"","dst":"","shim6":{"kind":"payload","context_tag":1250999896491,"next_header":6}}` + "\n"
 	if err != nil || out != want {
 		t.Fatalf("%v %s", err, out)
@@ -264,7 +264,7 @@ func TestDecodeBareShim6(t *testing.T) {
 }
 
 func TestDecodeUsage(t *testing.T) {
-	if _, err := decodeRun(t, ""); err == nil || exitCode(err) == 0 {
+	if _, err := decodeRun(t, ""); err == nil || decodeExitCode(err) == 0 {
 		t.Error("no input accepted")
 	}
 	if _, err := decodeRun(t, "", "00", "--pcap", "x"); err == nil {
@@ -278,11 +278,11 @@ func TestDecodeUsage(t *testing.T) {
 // frames returns link-layer frames for a capture: non-IPv6 and non-Shim6
 // frames that must be skipped, and three Shim6 packets (one after a
 // Hop-by-Hop and a Destination Options header).
-func captureFrames(t *testing.T, link func(ipv6 []byte) []byte, other []byte) [][]byte {
-	ka := ipv6Packet(wire.ProtocolNumber, goldenShim6(t, "keepalive.hex"))
-	probe := ipv6Packet(0, []byte{60, 0, 1, 4, 0, 0, 0, 0}, []byte{wire.ProtocolNumber, 0, 1, 4, 0, 0, 0, 0}, goldenShim6(t, "probe.hex"))
-	pl := ipv6Packet(wire.ProtocolNumber, goldenShim6(t, "payload.hex"), make([]byte, 20))
-	tcp := ipv6Packet(6, make([]byte, 20))
+func decodeCaptureFrames(t *testing.T, link func(ipv6 []byte) []byte, other []byte) [][]byte {
+	ka := decodeIPv6Packet(wire.ProtocolNumber, decodeGolden(t, "keepalive.hex"))
+	probe := decodeIPv6Packet(0, []byte{60, 0, 1, 4, 0, 0, 0, 0}, []byte{wire.ProtocolNumber, 0, 1, 4, 0, 0, 0, 0}, decodeGolden(t, "probe.hex"))
+	pl := decodeIPv6Packet(wire.ProtocolNumber, decodeGolden(t, "payload.hex"), make([]byte, 20))
+	tcp := decodeIPv6Packet(6, make([]byte, 20))
 	frames := [][]byte{link(tcp), link(ka), link(probe), link(pl)}
 	if other != nil {
 		frames = append([][]byte{other}, frames...)
@@ -290,17 +290,17 @@ func captureFrames(t *testing.T, link func(ipv6 []byte) []byte, other []byte) []
 	return frames
 }
 
-func ether(et uint16, p []byte) []byte {
+func decodeEther(et uint16, p []byte) []byte {
 	h := []byte{2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, byte(et >> 8), byte(et)}
 	return append(h, p...)
 }
 
 func TestDecodePcap(t *testing.T) {
-	arp := ether(0x0806, make([]byte, 28))
+	arp := decodeEther(0x0806, make([]byte, 28))
 	sll := func(p []byte) []byte {
 		return append([]byte{0, 0, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0, 0x86, 0xdd}, p...)
 	}
-	vlan := func(p []byte) []byte { return ether(0x8100, append([]byte{0, 5, 0x86, 0xdd}, p...)) }
+	vlan := func(p []byte) []byte { return decodeEther(0x8100, append([]byte{0, 5, 0x86, 0xdd}, p...)) }
 	cases := []struct {
 		name   string
 		lt     layers.LinkType
@@ -308,11 +308,11 @@ func TestDecodePcap(t *testing.T) {
 		other  []byte
 		pcapng bool
 	}{
-		{"ethernet", layers.LinkTypeEthernet, func(p []byte) []byte { return ether(0x86dd, p) }, arp, false},
+		{"ethernet", layers.LinkTypeEthernet, func(p []byte) []byte { return decodeEther(0x86dd, p) }, arp, false},
 		{"ethernet vlan", layers.LinkTypeEthernet, vlan, arp, false},
 		{"linux cooked", layers.LinkTypeLinuxSLL, sll, sll(make([]byte, 20))[:16], false},
 		{"raw", layers.LinkTypeRaw, func(p []byte) []byte { return p }, append([]byte{0x45}, make([]byte, 19)...), false},
-		{"pcapng ethernet", layers.LinkTypeEthernet, func(p []byte) []byte { return ether(0x86dd, p) }, arp, true},
+		{"pcapng ethernet", layers.LinkTypeEthernet, func(p []byte) []byte { return decodeEther(0x86dd, p) }, arp, true},
 		{"pcapng raw", layers.LinkTypeRaw, func(p []byte) []byte { return p }, nil, true},
 	}
 	for _, c := range cases {
@@ -343,7 +343,7 @@ func TestDecodePcap(t *testing.T) {
 				}
 				flush = func() error { return nil }
 			}
-			for _, fr := range captureFrames(t, c.link, c.other) {
+			for _, fr := range decodeCaptureFrames(t, c.link, c.other) {
 				if err := write(fr); err != nil {
 					t.Fatal(err)
 				}
@@ -372,11 +372,11 @@ func TestDecodePcapFailure(t *testing.T) {
 	f, _ := os.Create(path)
 	w := pcapgo.NewWriter(f)
 	_ = w.WriteFileHeader(65535, layers.LinkTypeRaw)
-	pkt := ipv6Packet(wire.ProtocolNumber, goldenShim6(t, "i2.hex"))[:100]
+	pkt := decodeIPv6Packet(wire.ProtocolNumber, decodeGolden(t, "i2.hex"))[:100]
 	_ = w.WritePacket(gopacket.CaptureInfo{CaptureLength: len(pkt), Length: len(pkt) + 84}, pkt)
 	f.Close()
 	out, err := decodeRun(t, "", "--pcap", path)
-	if exitCode(err) != 1 || !strings.Contains(out, "#1 error at offset 41: shim6: truncated") {
+	if decodeExitCode(err) != 1 || !strings.Contains(out, "#1 error at offset 41: shim6: truncated") {
 		t.Fatalf("%v %q", err, out)
 	}
 }
