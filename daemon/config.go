@@ -330,8 +330,17 @@ func (c *Config) notReloadable(old Config) []string {
 	if c.Metrics != old.Metrics {
 		keys = append(keys, "metrics.listen")
 	}
-	if c.Limits.MaxContexts != old.Limits.MaxContexts {
-		keys = append(keys, "limits.max_contexts")
+	if c.Limits != old.Limits {
+		keys = append(keys, "limits")
+	}
+	if c.REAP != old.REAP {
+		keys = append(keys, "reap")
+	}
+	if c.DataPlane.KeepOnExit != old.DataPlane.KeepOnExit {
+		keys = append(keys, "dataplane.keep_on_exit")
+	}
+	if c.Log.Format != old.Log.Format {
+		keys = append(keys, "log.format")
 	}
 	return keys
 }

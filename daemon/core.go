@@ -42,6 +42,9 @@ type LocalLocator struct {
 	Addr       netip.Addr
 	Interface  string
 	Deprecated bool
+	// Method is how peers verify it (MethodHBA, MethodCGA, or MethodNone:
+	// usable as a ULID but not offered as an alternative locator).
+	Method uint8
 }
 
 // Packet is one received IP protocol 140 packet (control message, or a
