@@ -52,6 +52,9 @@ type Host struct {
 	Misdelivered uint64
 	// Received counts packets handed to the host by the network.
 	Received uint64
+	// NoSource counts ULP packets dropped because their (rewritten)
+	// source address is not one the host has.
+	NoSource uint64
 }
 
 // ErrUnknownLocator: a locator that is not part of the host's identity.
@@ -223,6 +226,11 @@ func (h *Host) SendULP(p dataplane.Packet) {
 		return
 	}
 	out := h.dp.Output(p)
+	if !h.hasAddr(out.Src) {
+		// The kernel cannot send from an address the host no longer has.
+		h.NoSource++
+		return
+	}
 	h.w.transmit(Packet{Src: out.Src, Dst: out.Dst, Data: out})
 }
 

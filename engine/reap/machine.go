@@ -370,6 +370,13 @@ func (m *Machine) ProbeReceived(now time.Time, src, dst netip.Addr, p *Probe, ou
 		} else {
 			out = m.responseProbe(t, out)
 		}
+		// The peer has not confirmed our current pair: answer also over
+		// the reverse of the pair its probe came on, which worked one way
+		// and most likely works the other, so that the peer learns its
+		// probe arrived even if our current pair is dead.
+		if rev := (Pair{Local: dst, Peer: src}); len(confirmed) == 0 && rev != m.current && m.rank(rev) >= 0 {
+			out = m.probe(t, rev, out)
+		}
 		m.restartSend(t)
 	default: // Operational, §6.9 (reserved values are treated alike)
 		out = m.choose(confirmed, out)

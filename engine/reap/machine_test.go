@@ -120,7 +120,7 @@ func TestStateTables(t *testing.T) {
 			d.out = d.m.ProbeReceived(d.at(time.Millisecond), b2, a2, peerProbe(reap.Exploring, b2, a2, 1), d.out[:0])
 		},
 		"probe-inboundok": func(d *driver) {
-			d.out = d.m.ProbeReceived(d.at(time.Millisecond), b2, a2, peerProbe(reap.InboundOk, b2, a2, 2), d.out[:0])
+			d.out = d.m.ProbeReceived(d.at(time.Millisecond), b1, a1, peerProbe(reap.InboundOk, b1, a1, 2), d.out[:0])
 		},
 		"probe-operational": func(d *driver) {
 			d.out = d.m.ProbeReceived(d.at(time.Millisecond), b2, a2, peerProbe(reap.Operational, b2, a2, 3), d.out[:0])
@@ -386,6 +386,26 @@ func TestChooseBestConfirmedPair(t *testing.T) {
 	}
 	if d.m.Current() != p21 || d.m.Stats().Switches != 1 {
 		t.Errorf("current %s stats %+v", d.m.Current(), d.m.Stats())
+	}
+}
+
+// An InboundOk probe that confirms none of our probes, over another pair
+// than our current one, is answered over both: the current pair (RFC 5534
+// §6.8) and the reverse of the pair it came on, in case ours is dead.
+func TestInboundOkAnsweredOverReversePairToo(t *testing.T) {
+	d := newDriver(t, &reap.Config{ReturnInterval: -1})
+	d.out = d.m.ProbeReceived(d.at(time.Second), b2, a2, peerProbe(reap.InboundOk, b2, a2, 5), d.out[:0])
+	ps := probes(d.out)
+	if len(ps) != 2 || ps[0].Pair != p11 || ps[1].Pair != p22 {
+		t.Fatalf("answers %v, want over %s and %s", d.out, p11, p22)
+	}
+	for _, p := range ps {
+		if p.Probe.State != reap.Operational || len(p.Probe.Recvd) != 1 || p.Probe.Recvd[0].Nonce != 5 {
+			t.Errorf("answer %+v", p.Probe)
+		}
+	}
+	if d.m.Current() != p11 {
+		t.Errorf("current moved to %s without confirmation", d.m.Current())
 	}
 }
 
