@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Map layouts shared by the goshim6 data-plane programs (shim6.c) and, through
+ * bpf2go's generated types, the Go loader (dataplane/ebpf). Changing a layout
+ * changes the pinned maps: a loader of a new layout refuses to adopt maps of
+ * an old one (see MapLayoutVersion in maps.go).
+ */
+#pragma once
+
+#include "shim6_types.h"
+
+/* A ULID pair, local first. The key of out_map and of the trigger LRU. */
+struct ulid_pair {
+	__u8 local[16];
+	__u8 peer[16];
+};
+
+/* Layout of struct bpf_redir_neigh for an IPv6 next hop. */
+struct nexthop {
+	__u32 family; /* AF_INET6 */
+	__u8 addr[16];
+};
+
+/* out_map value: how to send packets of one ULID pair (FII 0 context). */
+struct out_val {
+	__u8 local_loc[16];
+	__u8 peer_loc[16];
+	/* Next hop for bpf_redirect_neigh: the gateway towards peer_loc, or
+	 * peer_loc itself when it is on-link. */
+	struct nexthop nh;
+	/* The payload extension header to insert; byte 0 (next header) is
+	 * filled per packet. RFC 5533 §5.2. */
+	__u8 shim_hdr[8];
+	__u64 local_tag;
+	__u32 ifindex; /* uplink that reaches peer_loc from local_loc */
+	__u32 flags;   /* OUT_F_* */
+};
+
+#define OUT_F_SHIMMED 1
+
+/* in_map value, keyed by the 47-bit local context tag. peer_ulid comes first
+ * so that source and destination are restored with one 32-byte store. */
+struct in_val {
+	__u8 peer_ulid[16];
+	__u8 local_ulid[16];
+	__u8 local_loc[16];
+	__u8 peer_loc[16];
+	__u64 peer_tag;
+	__u32 fii;
+	__u32 flags;
+};
+
+/* icmp_map key: what the "packet in error" of an ICMPv6 error about a packet
+ * we sent shimmed carries (RFC 5533 §8, §12.4). */
+struct icmp_key {
+	__u64 peer_tag;
+	__u8 local_loc[16];
+	__u8 peer_loc[16];
+};
+
+/* icmp_map value: the ULIDs to restore in the packet in error. */
+struct icmp_val {
+	__u8 local_ulid[16];
+	__u8 peer_ulid[16];
+};
+
+/* Per-context activity (RFC 5534 §4.3 send and keepalive timers), keyed by
+ * the local context tag. Times are bpf_ktime_get_ns() (CLOCK_MONOTONIC). */
+struct activity {
+	__u64 last_tx_ns;
+	__u64 last_rx_ns;
+	__u64 tx_packets;
+	__u64 tx_bytes;
+	__u64 rx_packets;
+	__u64 rx_bytes;
+};
+
+/* Trigger LRU value: traffic of a ULID pair that has no context. */
+struct trigger_val {
+	__u64 packets;
+	__u64 bytes;
+	__u32 fired;
+	__u32 pad;
+};
+
+/* The single entry of config_map. */
+struct config {
+	/* When non-zero, cgroup and sock_ops programs only look at sockets of
+	 * this network namespace (they see every namespace otherwise). */
+	__u64 netns_cookie;
+	/* Packets of a context-less ULID pair that raise one trigger event;
+	 * 0 disables the trigger heuristic. */
+	__u32 trigger_packets;
+	__u32 flags; /* CFG_F_* */
+	/* Event rate limit: at most event_burst events of each kind per
+	 * event_window_ns on each CPU. */
+	__u64 event_window_ns;
+	__u32 event_burst;
+	__u32 pad;
+};
+
+/* Pass payload packets with an unknown context tag on to the stack (and so
+ * to the daemon's raw socket) instead of dropping them after the event. */
+#define CFG_F_UNKNOWN_TAG_PASS 1
+/* Do not translate ICMPv6 errors about shimmed packets. */
+#define CFG_F_NO_ICMP_TRANSLATE 2
+
+enum event_kind {
+	EV_UNKNOWN_TAG = 1, /* dataplane.EventUnknownTag */
+	EV_TRIGGER = 2,     /* dataplane.EventTrigger */
+	EV_ULP_TROUBLE = 3, /* dataplane.EventULPTrouble */
+	EV_KINDS = 4,
+};
+
+/* One ring-buffer record. */
+struct event {
+	__u8 kind;
+	__u8 pad[7];
+	__u64 tag;
+	__u8 src[16];
+	__u8 dst[16];
+	__u64 packets;
+	__u64 bytes;
+	__u64 time_ns;
+};
+
+struct ratelimit {
+	__u64 window_start;
+	__u64 count;
+};
+
+/* Per-reason counters (stats map, per CPU). Keep in step with stats.go. */
+enum stat {
+	STAT_OUT_SHIMMED,       /* rewritten, header inserted, redirected */
+	STAT_OUT_NO_MAPPING,    /* at the shim device without a shimmed mapping: dropped */
+	STAT_OUT_GSO,           /* GSO super-packet at the shim device: dropped */
+	STAT_OUT_NOT_IPV6,      /* not IPv6 at the shim device: dropped */
+	STAT_OUT_CONTROL,       /* Shim6 control message at the shim device: dropped */
+	STAT_OUT_EXTHDR,        /* routing headers malformed or too long: dropped */
+	STAT_OUT_ADJUST_FAIL,   /* bpf_skb_adjust_room failed: dropped */
+	STAT_OUT_NO_ROUTE,      /* mapping has no uplink: dropped */
+	STAT_IN_STRIPPED,       /* payload header stripped, ULIDs restored (tc) */
+	STAT_IN_STRIPPED_XDP,   /* the same, in XDP */
+	STAT_IN_CONTROL,        /* control message (P=0) passed to the stack */
+	STAT_IN_UNKNOWN_TAG,    /* payload header with unknown tag */
+	STAT_IN_MALFORMED,      /* truncated or bad payload header: dropped */
+	STAT_IN_ADJUST_FAIL,    /* strip failed: dropped */
+	STAT_IN_EXTHDR,         /* extension headers before the shim header too long: dropped */
+	STAT_ICMP_TRANSLATED,   /* ICMPv6 error translated back to the ULIDs */
+	STAT_ICMP_NO_CONTEXT,   /* ICMPv6 error about a shimmed packet, no context: passed */
+	STAT_ICMP_FAIL,         /* translation failed half-way: dropped */
+	STAT_EV_UNKNOWN_TAG,    /* events sent, by kind */
+	STAT_EV_TRIGGER,
+	STAT_EV_ULP_TROUBLE,
+	STAT_EV_RATELIMITED,    /* events suppressed by the rate limit */
+	STAT_EV_RINGBUF_FULL,   /* events lost: ring buffer full */
+	STAT_ULP_RTO,           /* TCP RTOs on a context's ULID pair */
+	STAT_MAX,
+};
+
+/* The marker the XDP program leaves in the packet metadata when it has
+ * already stripped a packet, so that the tc program does not count it twice. */
+#define XDP_META_STRIPPED 0x53366d31 /* "S6m1" */

@@ -1,0 +1,617 @@
+package ebpf
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	cebpf "github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/goshim6/goshim6/dataplane"
+)
+
+// DataPlane is the eBPF data plane of one host (one network namespace). It
+// implements dataplane.DataPlane and dataplane.ActivitySource; events come
+// from NewEventReader. Its methods are safe for concurrent use.
+type DataPlane struct {
+	cfg     Config
+	log     *slog.Logger
+	ns      nsRunner
+	nl      *netlink.Handle
+	objs    shim6Objects
+	linkDir string
+
+	mu        sync.Mutex
+	links     map[string]link.Link
+	clsact    map[int]bool   // ifindexes with our clsact filter
+	uplinks   map[string]int // name -> ifindex
+	mappings  map[uint64]dataplane.Mapping
+	ruled     map[pairRule]bool // ULID pairs with shim rules
+	shimIndex int
+	peerIndex int
+	closed    bool
+}
+
+// Load sets the data plane up, or adopts the one a previous loader left
+// pinned under cfg.PinPath: BPF objects, shim device, policy table,
+// attachments, and the installed mappings (see Mappings).
+func Load(cfg Config) (_ *DataPlane, err error) {
+	cfg, err = cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if err := checkFeatures(cfg); err != nil {
+		return nil, err
+	}
+	if cfg.CgroupPath == "" {
+		if cfg.CgroupPath, err = cgroup2Root(); err != nil {
+			return nil, err
+		}
+	}
+	d := &DataPlane{
+		cfg:      cfg,
+		log:      cfg.Logger,
+		linkDir:  filepath.Join(cfg.PinPath, "links"),
+		links:    make(map[string]link.Link),
+		clsact:   make(map[int]bool),
+		uplinks:  make(map[string]int),
+		mappings: make(map[uint64]dataplane.Mapping),
+		ruled:    make(map[pairRule]bool),
+	}
+	if d.ns, err = openNS(cfg.NetNS); err != nil {
+		return nil, err
+	}
+	if d.ns.valid {
+		d.nl, err = netlink.NewHandleAt(d.ns.ns)
+	} else {
+		d.nl, err = netlink.NewHandle()
+	}
+	if err != nil {
+		d.ns.close()
+		return nil, fmt.Errorf("netlink: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			d.Close()
+		}
+	}()
+
+	if err := ensureBPFFS(d.linkDir); err != nil {
+		return nil, err
+	}
+	if err := d.loadObjects(); err != nil {
+		return nil, err
+	}
+	if err := d.writeConfig(); err != nil {
+		return nil, err
+	}
+
+	mtu := cfg.ShimMTU
+	for _, name := range cfg.Uplinks {
+		l, err := d.nl.LinkByName(name)
+		if err != nil {
+			return nil, fmt.Errorf("uplink %s: %w", name, err)
+		}
+		d.uplinks[name] = l.Attrs().Index
+		if cfg.ShimMTU == 0 && (mtu == 0 || l.Attrs().MTU-ShimHeaderLen < mtu) {
+			mtu = l.Attrs().MTU - ShimHeaderLen
+		}
+	}
+	if mtu == 0 {
+		mtu = 1500 - ShimHeaderLen
+	}
+	if err := d.setupShimDevice(mtu); err != nil {
+		return nil, err
+	}
+	if err := d.attachTC("tc_out_"+d.peerName(), d.objs.Shim6Out, d.peerIndex); err != nil {
+		return nil, err
+	}
+	for name, idx := range d.uplinks {
+		if err := d.attachUplink(name, idx); err != nil {
+			return nil, err
+		}
+	}
+	if err := d.attachCgroup("cg_egress", d.objs.Shim6CgEgress, cebpf.AttachCGroupInetEgress); err != nil {
+		return nil, err
+	}
+	if err := d.attachCgroup("sockops", d.objs.Shim6Sockops, cebpf.AttachCGroupSockOps); err != nil {
+		return nil, err
+	}
+	// Links of uplinks that are no longer configured.
+	for _, name := range d.pinnedLinks() {
+		if _, ok := d.links[name]; !ok {
+			d.log.Info("detaching link of a removed uplink", "link", name)
+			if err := d.detach(name); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := d.adoptMappings(); err != nil {
+		return nil, err
+	}
+	d.log.Info("shim6 data plane loaded", "pin", cfg.PinPath, "uplinks", cfg.Uplinks,
+		"shim", cfg.ShimDevice, "mtu", mtu, "mappings", len(d.mappings))
+	return d, nil
+}
+
+func (d *DataPlane) loadObjects() error {
+	spec, err := loadShim6()
+	if err != nil {
+		return err
+	}
+	for _, name := range []string{shim6MapOutMap, shim6MapInMap, shim6MapIcmpMap, shim6MapActivityMap} {
+		spec.Maps[name].MaxEntries = d.cfg.MaxContexts
+	}
+	if !haveCgroupNetnsCookie() {
+		d.log.Warn("kernel lacks bpf_get_netns_cookie for cgroup_skb: transmit activity and triggers count sockets of all network namespaces")
+		if err := spec.Variables[shim6VarCgHaveNetnsCookie].Set(uint32(0)); err != nil {
+			return err
+		}
+	}
+	err = spec.LoadAndAssign(&d.objs, &cebpf.CollectionOptions{Maps: cebpf.MapOptions{PinPath: d.cfg.PinPath}})
+	if errors.Is(err, cebpf.ErrMapIncompatible) {
+		return fmt.Errorf("%w under %s (Destroy them first): %v", ErrIncompatiblePin, d.cfg.PinPath, err)
+	}
+	var ve *cebpf.VerifierError
+	if errors.As(err, &ve) {
+		return fmt.Errorf("%w: the verifier rejected a shim6 program (BPF atomics need Linux 5.12): %v", ErrKernelFeature, ve)
+	}
+	if err != nil {
+		return fmt.Errorf("load BPF objects: %w", err)
+	}
+	return nil
+}
+
+func (d *DataPlane) writeConfig() error {
+	var cookie uint64
+	err := d.ns.do(func() error {
+		fd, err := unix.Socket(unix.AF_INET6, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		cookie, err = unix.GetsockoptUint64(fd, unix.SOL_SOCKET, unix.SO_NETNS_COOKIE)
+		return err
+	})
+	if err != nil {
+		// Linux < 5.14: the cgroup programs see every namespace.
+		d.log.Warn("no network namespace cookie", "err", err)
+		cookie = 0
+	}
+	c := shim6Config{
+		NetnsCookie:    cookie,
+		TriggerPackets: d.cfg.TriggerPackets,
+		EventWindowNs:  uint64(d.cfg.EventWindow),
+		EventBurst:     d.cfg.EventBurst,
+	}
+	if d.cfg.DisableTrigger {
+		c.TriggerPackets = 0
+	}
+	if d.cfg.UnknownTagPass {
+		c.Flags |= cfgFlagUnknownTagPass
+	}
+	if d.cfg.NoICMPTranslate {
+		c.Flags |= cfgFlagNoICMPTranslate
+	}
+	return d.objs.ConfigMap.Put(uint32(0), &c)
+}
+
+func (d *DataPlane) attachUplink(name string, ifindex int) error {
+	if err := d.attachTC("tc_in_"+name, d.objs.Shim6In, ifindex); err != nil {
+		return err
+	}
+	if d.cfg.XDP {
+		return d.attachXDP("xdp_"+name, d.objs.Shim6Xdp, ifindex)
+	}
+	return nil
+}
+
+// AddUplink attaches the receive programs to one more interface.
+func (d *DataPlane) AddUplink(name string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return ErrClosed
+	}
+	l, err := d.nl.LinkByName(name)
+	if err != nil {
+		return fmt.Errorf("uplink %s: %w", name, err)
+	}
+	if err := d.attachUplink(name, l.Attrs().Index); err != nil {
+		return err
+	}
+	d.uplinks[name] = l.Attrs().Index
+	return nil
+}
+
+// RemoveUplink detaches the receive programs from an interface.
+func (d *DataPlane) RemoveUplink(name string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return ErrClosed
+	}
+	idx, ok := d.uplinks[name]
+	if !ok {
+		return nil
+	}
+	delete(d.uplinks, name)
+	return errors.Join(d.detach("tc_in_"+name), d.detach("xdp_"+name), d.detachClsact(idx))
+}
+
+// adoptMappings rebuilds the mapping table from the pinned maps and makes
+// the policy rules agree with it.
+func (d *DataPlane) adoptMappings() error {
+	var tag uint64
+	var v shim6InVal
+	it := d.objs.InMap.Iterate()
+	for it.Next(&tag, &v) {
+		d.mappings[tag] = mappingFromIn(tag, v)
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("read in_map: %w", err)
+	}
+	have, err := d.listRules()
+	if err != nil {
+		return fmt.Errorf("list rules: %w", err)
+	}
+	want := make(map[pairRule]bool)
+	for _, m := range d.mappings {
+		if m.FII == 0 && m.Shimmed() {
+			want[pairRule{m.LocalULID, m.PeerULID}] = true
+			// The uplink's index may have changed while nobody watched.
+			if r, err := d.resolve(m.LocalLocator, m.PeerLocator); err == nil {
+				if err := d.objs.OutMap.Put(pairKey(m.LocalULID, m.PeerULID), outValue(m, r)); err != nil {
+					return err
+				}
+			} else {
+				d.log.Warn("adopted mapping has no route", "tag", m.LocalTag, "err", err)
+			}
+		}
+	}
+	for p := range have {
+		if !want[p] {
+			if err := d.delRules(p.local, p.peer); err != nil {
+				return err
+			}
+		}
+	}
+	for p := range want {
+		if err := d.addRules(p.local, p.peer); err != nil {
+			return err
+		}
+		d.ruled[p] = true
+	}
+	return nil
+}
+
+// Install implements dataplane.DataPlane. A shimmed mapping (locators
+// differ from the ULIDs) needs a route from the local to the peer locator;
+// its packets leave through that route's interface. Only the default
+// context of a ULID pair (FII 0) carries outbound traffic; forked contexts
+// (RFC 5533 §4.2) are installed for receiving only.
+func (d *DataPlane) Install(m dataplane.Mapping) error {
+	if err := validate(m); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return ErrClosed
+	}
+	old, hadOld := d.mappings[m.LocalTag]
+	if hadOld && (old.LocalULID != m.LocalULID || old.PeerULID != m.PeerULID || old.FII != m.FII) {
+		if err := d.remove(old.LocalTag); err != nil {
+			return err
+		}
+		hadOld = false
+	}
+	pair := pairRule{m.LocalULID, m.PeerULID}
+	outbound := m.FII == 0
+
+	var r route
+	if m.Shimmed() && outbound {
+		var err error
+		if r, err = d.resolve(m.LocalLocator, m.PeerLocator); err != nil {
+			return err
+		}
+	}
+	// Leaving the shim device: first the rules, so that sockets re-route
+	// to the uplink while packets already in the shim device still find
+	// their (shimmed) mapping.
+	if outbound && !m.Shimmed() && d.ruled[pair] {
+		if err := d.delRules(pair.local, pair.peer); err != nil {
+			return err
+		}
+		delete(d.ruled, pair)
+	}
+	var zero shim6Activity
+	if err := d.objs.ActivityMap.Update(m.LocalTag, &zero, cebpf.UpdateNoExist); err != nil && !errors.Is(err, cebpf.ErrKeyExist) {
+		return fmt.Errorf("activity entry: %w", err)
+	}
+	if hadOld && old.Shimmed() && (!m.Shimmed() || icmpKey(old) != icmpKey(m)) {
+		if err := d.objs.IcmpMap.Delete(icmpKey(old)); err != nil && !errors.Is(err, cebpf.ErrKeyNotExist) {
+			return err
+		}
+	}
+	if m.Shimmed() {
+		if err := d.objs.IcmpMap.Put(icmpKey(m), icmpValue(m)); err != nil {
+			return fmt.Errorf("icmp_map: %w", err)
+		}
+	}
+	if err := d.objs.InMap.Put(m.LocalTag, inValue(m)); err != nil {
+		return fmt.Errorf("in_map: %w", err)
+	}
+	if outbound {
+		if err := d.objs.OutMap.Put(pairKey(m.LocalULID, m.PeerULID), outValue(m, r)); err != nil {
+			return fmt.Errorf("out_map: %w", err)
+		}
+		// The pair has a context now: the trigger has done its job.
+		_ = d.objs.TriggerMap.Delete(pairKey(m.LocalULID, m.PeerULID))
+	}
+	d.mappings[m.LocalTag] = m
+	// Entering the shim device: rules last, once the mapping is there.
+	if outbound && m.Shimmed() && !d.ruled[pair] {
+		if err := d.addRules(pair.local, pair.peer); err != nil {
+			return err
+		}
+		d.ruled[pair] = true
+	}
+	return nil
+}
+
+// Remove implements dataplane.DataPlane.
+func (d *DataPlane) Remove(localTag uint64) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return ErrClosed
+	}
+	return d.remove(localTag)
+}
+
+func (d *DataPlane) remove(tag uint64) error {
+	m, ok := d.mappings[tag]
+	if !ok {
+		return nil
+	}
+	pair := pairRule{m.LocalULID, m.PeerULID}
+	var errs []error
+	notExist := func(err error) error {
+		if errors.Is(err, cebpf.ErrKeyNotExist) {
+			return nil
+		}
+		return err
+	}
+	if m.FII == 0 {
+		if d.ruled[pair] {
+			errs = append(errs, d.delRules(pair.local, pair.peer))
+			delete(d.ruled, pair)
+		}
+		var v shim6OutVal
+		key := pairKey(m.LocalULID, m.PeerULID)
+		if d.objs.OutMap.Lookup(key, &v) == nil && v.LocalTag == tag {
+			errs = append(errs, notExist(d.objs.OutMap.Delete(key)))
+		}
+	}
+	if m.Shimmed() {
+		errs = append(errs, notExist(d.objs.IcmpMap.Delete(icmpKey(m))))
+	}
+	errs = append(errs, notExist(d.objs.InMap.Delete(tag)), notExist(d.objs.ActivityMap.Delete(tag)))
+	delete(d.mappings, tag)
+	return errors.Join(errs...)
+}
+
+// Mappings returns the installed mappings (after Load: those a previous
+// loader left behind).
+func (d *DataPlane) Mappings() []dataplane.Mapping {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make([]dataplane.Mapping, 0, len(d.mappings))
+	for _, m := range d.mappings {
+		out = append(out, m)
+	}
+	return out
+}
+
+// ResetTrigger forgets the trigger counters of a ULID pair, so that it can
+// raise another EventTrigger (for example after a failed establishment).
+func (d *DataPlane) ResetTrigger(local, peer netip.Addr) error {
+	err := d.objs.TriggerMap.Delete(pairKey(local, peer))
+	if errors.Is(err, cebpf.ErrKeyNotExist) {
+		return nil
+	}
+	return err
+}
+
+// monotonic is CLOCK_MONOTONIC, bpf_ktime_get_ns()'s clock.
+func monotonic() time.Duration {
+	var ts unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	return time.Duration(ts.Nano())
+}
+
+// wallClock converts a bpf_ktime_get_ns() instant.
+func wallClock(ns uint64, now time.Time, mono time.Duration) time.Time {
+	if ns == 0 {
+		return time.Time{}
+	}
+	return now.Add(time.Duration(ns) - mono)
+}
+
+// ReadActivity implements dataplane.ActivitySource, reading the activity
+// map in batches.
+func (d *DataPlane) ReadActivity(fn func(dataplane.Activity)) error {
+	now, mono := time.Now(), monotonic()
+	emit := func(tag uint64, a shim6Activity) {
+		fn(dataplane.Activity{
+			LocalTag:     tag,
+			LastSent:     wallClock(a.LastTxNs, now, mono),
+			LastReceived: wallClock(a.LastRxNs, now, mono),
+			TxPackets:    a.TxPackets,
+			TxBytes:      a.TxBytes,
+			RxPackets:    a.RxPackets,
+			RxBytes:      a.RxBytes,
+		})
+	}
+	const batch = 256
+	keys := make([]uint64, batch)
+	vals := make([]shim6Activity, batch)
+	var cursor cebpf.MapBatchCursor
+	for {
+		n, err := d.objs.ActivityMap.BatchLookup(&cursor, keys, vals, nil)
+		for i := range n {
+			emit(keys[i], vals[i])
+		}
+		if errors.Is(err, cebpf.ErrKeyNotExist) {
+			return nil
+		}
+		if errors.Is(err, cebpf.ErrNotSupported) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("read activity: %w", err)
+		}
+	}
+	// Kernels without batch operations (< 5.6).
+	var tag uint64
+	var a shim6Activity
+	it := d.objs.ActivityMap.Iterate()
+	for it.Next(&tag, &a) {
+		emit(tag, a)
+	}
+	return it.Err()
+}
+
+// Stats returns the per-reason counters summed over CPUs.
+func (d *DataPlane) Stats() (Stats, error) {
+	return readStats(d.objs.StatsMap)
+}
+
+func readStats(m *cebpf.Map) (Stats, error) {
+	s := make(Stats, len(statNames))
+	for i, name := range statNames {
+		var per []uint64
+		if err := m.Lookup(uint32(i), &per); err != nil {
+			return nil, fmt.Errorf("stats %s: %w", name, err)
+		}
+		var sum uint64
+		for _, v := range per {
+			sum += v
+		}
+		s[name] = sum
+	}
+	return s, nil
+}
+
+// ProgramStat is the run count and total run time of one BPF program, as
+// the kernel counts them while kernel.bpf_stats_enabled is 1.
+type ProgramStat struct {
+	Name     string
+	RunCount uint64
+	Runtime  time.Duration
+}
+
+// ProgramStats returns the kernel's run-time statistics of each program.
+func (d *DataPlane) ProgramStats() ([]ProgramStat, error) {
+	return programStats(&d.objs.shim6Programs)
+}
+
+func programStats(p *shim6Programs) ([]ProgramStat, error) {
+	var out []ProgramStat
+	for _, x := range []struct {
+		name string
+		prog *cebpf.Program
+	}{
+		{shim6ProgShim6Out, p.Shim6Out}, {shim6ProgShim6In, p.Shim6In}, {shim6ProgShim6Xdp, p.Shim6Xdp},
+		{shim6ProgShim6CgEgress, p.Shim6CgEgress}, {shim6ProgShim6Sockops, p.Shim6Sockops},
+	} {
+		st, err := x.prog.Stats()
+		if err != nil {
+			return nil, fmt.Errorf("stats of %s: %w", x.name, err)
+		}
+		out = append(out, ProgramStat{Name: x.name, RunCount: st.RunCount, Runtime: st.Runtime})
+	}
+	return out, nil
+}
+
+// ShimDevice returns the names and interface indexes of the shim device
+// and its peer.
+func (d *DataPlane) ShimDevice() (name string, index int, peer string, peerIndex int) {
+	return d.cfg.ShimDevice, d.shimIndex, d.peerName(), d.peerIndex
+}
+
+// Close releases the loader's handles but leaves the data plane running:
+// pinned maps and links, the shim device and the rules stay, and the next
+// Load adopts them. Use Destroy to take everything down.
+func (d *DataPlane) Close() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return nil
+	}
+	d.closed = true
+	for _, l := range d.links {
+		l.Close()
+	}
+	err := d.objs.Close()
+	if d.nl != nil {
+		d.nl.Close()
+	}
+	d.ns.close()
+	return err
+}
+
+// Destroy removes everything the data plane set up: rules, attachments
+// (pinned links and clsact filters), the shim device and its table, and
+// the pinned maps. Traffic of shimmed pairs falls back to the ULIDs.
+func (d *DataPlane) Destroy() error {
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return ErrClosed
+	}
+	var errs []error
+	if rules, err := d.listRules(); err == nil {
+		for p := range rules {
+			errs = append(errs, d.delRules(p.local, p.peer))
+		}
+	} else {
+		errs = append(errs, err)
+	}
+	d.ruled = map[pairRule]bool{}
+	for _, name := range d.pinnedLinks() {
+		errs = append(errs, d.detach(name))
+	}
+	for name := range d.links {
+		errs = append(errs, d.detach(name))
+	}
+	for idx := range d.clsact {
+		errs = append(errs, d.detachClsact(idx))
+	}
+	if d.cfg.ForceClsact {
+		for _, idx := range d.uplinks {
+			errs = append(errs, d.detachClsact(idx))
+		}
+	}
+	errs = append(errs, d.removeShimDevice())
+	for _, m := range []*cebpf.Map{
+		d.objs.OutMap, d.objs.InMap, d.objs.IcmpMap, d.objs.ActivityMap, d.objs.TriggerMap,
+		d.objs.ConfigMap, d.objs.StatsMap, d.objs.RatelimitMap, d.objs.Events,
+	} {
+		errs = append(errs, m.Unpin())
+	}
+	os.Remove(d.linkDir)
+	os.Remove(d.cfg.PinPath)
+	d.mu.Unlock()
+	errs = append(errs, d.Close())
+	return errors.Join(errs...)
+}

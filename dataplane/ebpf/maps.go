@@ -1,0 +1,117 @@
+package ebpf
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+
+	"github.com/goshim6/goshim6/dataplane"
+)
+
+// ShimHeaderLen is the length of the payload extension header (RFC 5533
+// §5.2) and so the amount by which the data plane lowers the MTU of shimmed
+// ULID pairs.
+const ShimHeaderLen = 8
+
+const (
+	outFlagShimmed = 1 // OUT_F_SHIMMED
+
+	cfgFlagUnknownTagPass  = 1 // CFG_F_UNKNOWN_TAG_PASS
+	cfgFlagNoICMPTranslate = 2 // CFG_F_NO_ICMP_TRANSLATE
+
+	afInet6 = 10
+)
+
+// shimHeader returns the payload extension header carrying tag, with next
+// header 0 (the BPF program fills it per packet). RFC 5533 §5.2:
+//
+//	 0                   1                   2                   3
+//	 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//	|  Next Header  |       0       |1|                             |
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+                             |
+//	|                      Receiver Context Tag                     |
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+func shimHeader(tag uint64) [8]byte {
+	var h [8]byte
+	binary.BigEndian.PutUint64(h[:], tag&dataplane.TagMask|1<<47)
+	return h
+}
+
+func pairKey(local, peer netip.Addr) shim6UlidPair {
+	return shim6UlidPair{Local: local.As16(), Peer: peer.As16()}
+}
+
+// validate checks what the data plane relies on.
+func validate(m dataplane.Mapping) error {
+	for _, a := range []struct {
+		name string
+		addr netip.Addr
+	}{{"local ULID", m.LocalULID}, {"peer ULID", m.PeerULID}, {"local locator", m.LocalLocator}, {"peer locator", m.PeerLocator}} {
+		if !a.addr.Is6() || a.addr.Is4In6() || a.addr.Zone() != "" {
+			return fmt.Errorf("%w: %s %v is not an IPv6 address", ErrInvalidMapping, a.name, a.addr)
+		}
+		if a.addr.IsUnspecified() || a.addr.IsMulticast() || a.addr.IsLoopback() || a.addr.IsLinkLocalUnicast() {
+			return fmt.Errorf("%w: %s %v is not a unicast address of global scope", ErrInvalidMapping, a.name, a.addr)
+		}
+	}
+	if m.LocalTag > dataplane.TagMask || m.PeerTag > dataplane.TagMask {
+		return fmt.Errorf("%w: context tags have 47 bits (local %#x, peer %#x)", ErrInvalidMapping, m.LocalTag, m.PeerTag)
+	}
+	return nil
+}
+
+func inValue(m dataplane.Mapping) shim6InVal {
+	return shim6InVal{
+		PeerUlid:  m.PeerULID.As16(),
+		LocalUlid: m.LocalULID.As16(),
+		LocalLoc:  m.LocalLocator.As16(),
+		PeerLoc:   m.PeerLocator.As16(),
+		PeerTag:   m.PeerTag,
+		Fii:       m.FII,
+	}
+}
+
+func mappingFromIn(tag uint64, v shim6InVal) dataplane.Mapping {
+	return dataplane.Mapping{
+		LocalULID:    netip.AddrFrom16(v.LocalUlid),
+		PeerULID:     netip.AddrFrom16(v.PeerUlid),
+		LocalLocator: netip.AddrFrom16(v.LocalLoc),
+		PeerLocator:  netip.AddrFrom16(v.PeerLoc),
+		LocalTag:     tag,
+		PeerTag:      v.PeerTag,
+		FII:          v.Fii,
+	}
+}
+
+// route is where shimmed packets of a locator pair leave.
+type route struct {
+	ifindex int
+	nexthop netip.Addr
+}
+
+func outValue(m dataplane.Mapping, r route) shim6OutVal {
+	v := shim6OutVal{
+		LocalLoc: m.LocalLocator.As16(),
+		PeerLoc:  m.PeerLocator.As16(),
+		ShimHdr:  shimHeader(m.PeerTag),
+		LocalTag: m.LocalTag,
+		Ifindex:  uint32(r.ifindex),
+	}
+	if m.Shimmed() {
+		v.Flags = outFlagShimmed
+	}
+	if r.nexthop.IsValid() {
+		v.Nh.Family = afInet6
+		v.Nh.Addr = r.nexthop.As16()
+	}
+	return v
+}
+
+func icmpKey(m dataplane.Mapping) shim6IcmpKey {
+	return shim6IcmpKey{PeerTag: m.PeerTag, LocalLoc: m.LocalLocator.As16(), PeerLoc: m.PeerLocator.As16()}
+}
+
+func icmpValue(m dataplane.Mapping) shim6IcmpVal {
+	return shim6IcmpVal{LocalUlid: m.LocalULID.As16(), PeerUlid: m.PeerULID.As16()}
+}
