@@ -28,7 +28,8 @@ type sceneOpts struct {
 	bPrefixes []string
 	aOffer    []int // indexes of the identity's locators A has at start (nil: all)
 	flow      *sim.FlowOptions
-	trigger   uint64
+	trigger   uint64 // default 5
+	noTrigger bool
 	poll      time.Duration
 	path      sim.Path
 }
@@ -48,6 +49,9 @@ func newScene(t *testing.T, o sceneOpts) *scene {
 	}
 	if o.trigger == 0 {
 		o.trigger = 5
+	}
+	if o.noTrigger {
+		o.trigger = 0
 	}
 	s := &scene{t: t}
 	s.w = sim.New(sim.Options{Seed: o.seed, Default: o.path, Trace: func(l string) { s.log = append(s.log, l) }})

@@ -28,6 +28,9 @@ type HostConfig struct {
 	// TriggerPackets: the data plane asks the engine to set up a context
 	// after this many packets between a ULID pair (0 = only on request).
 	TriggerPackets uint64
+	// Claim lists locators the host advertises without owning them: an
+	// attacker announcing someone else's address (RFC 4218 §4.1.1).
+	Claim []engine.LocalLocator
 }
 
 // Host is a simulated multihomed host: a real engine.Engine, the memory
@@ -101,7 +104,7 @@ func (h *Host) boot() error {
 	cfg := h.cfg.Engine
 	cfg.PDS = h.cfg.Identity.PDS
 	cfg.PrivateKey = h.cfg.Identity.Key
-	cfg.LocalLocators = slices.Clone(h.addrs)
+	cfg.LocalLocators = append(slices.Clone(h.addrs), h.cfg.Claim...)
 	h.dp = dataplane.NewMemory(dataplane.MemoryOptions{
 		Now:            h.w.Now,
 		OnEvent:        h.dataPlaneEvent,
@@ -262,7 +265,7 @@ func (h *Host) setLocators(ls []engine.LocalLocator) error {
 	if !h.up {
 		return nil
 	}
-	return h.eng.SetLocalLocators(h.w.now, slices.Clone(ls))
+	return h.eng.SetLocalLocators(h.w.now, append(slices.Clone(ls), h.cfg.Claim...))
 }
 
 // RemoveLocator takes an address away from the host (an interface went

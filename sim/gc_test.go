@@ -1,0 +1,68 @@
+package sim_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/goshim6/goshim6/engine"
+	"github.com/goshim6/goshim6/sim"
+)
+
+// RFC 5533 §4: "When the shim thinks that the context state is no longer
+// used, it can garbage collect the state; there is no coordination
+// necessary with the peer host before the state is removed." The
+// applications stop; after the idle time (default 5 minutes, fed by the
+// data plane's activity) both ends drop the context and its mapping. When
+// the application talks again, a new context is set up.
+func TestGarbageCollection(t *testing.T) {
+	s := newScene(t, sceneOpts{seed: 80, flow: &sim.FlowOptions{}})
+	s.established(5 * time.Second)
+	s.w.Run(time.Minute)
+	s.f.Stop()
+	stopped := s.w.Now()
+	// Still there well within the idle time: activity kept it alive.
+	s.w.Run(4 * time.Minute)
+	if _, ok := s.a.Context(s.a.ULID(), s.b.ULID()); !ok {
+		t.Fatal("context collected before the idle time")
+	}
+	ok := s.w.RunUntilTrue(3*time.Minute, func() bool {
+		return len(s.a.Engine().Contexts()) == 0 && len(s.b.Engine().Contexts()) == 0
+	})
+	if !ok {
+		t.Fatalf("contexts not collected 7 min after the traffic stopped:\n%s", s.w.Summary())
+	}
+	idle := s.w.Now().Sub(stopped)
+	if idle < engine.DefaultIdleTimeout {
+		t.Errorf("collected after %v idle, before the %v idle time", idle, engine.DefaultIdleTimeout)
+	}
+	if s.a.DataPlane().Len() != 0 || s.b.DataPlane().Len() != 0 {
+		t.Error("mappings left in the data plane")
+	}
+	if s.a.CountEvents(engine.EventContextDown) == 0 {
+		t.Error("no context-down event")
+	}
+	// Talking again sets up a fresh context.
+	s.f.Start()
+	s.established(5 * time.Second)
+	s.delivering(2 * time.Second)
+}
+
+// A context that never reaches ESTABLISHED (the peer never answers) does
+// not live forever either.
+func TestHalfOpenContextsCollected(t *testing.T) {
+	s := newScene(t, sceneOpts{seed: 81, noTrigger: true})
+	s.w.CutLocator(s.b.ULID())
+	if _, err := s.a.Engine().CreateContext(s.w.Now(), s.a.ULID(), s.b.ULID()); err != nil {
+		t.Fatal(err)
+	}
+	s.w.Run(10 * time.Minute)
+	for _, c := range s.a.Engine().Contexts() {
+		if c.State != engine.StateEFailed && c.State != engine.StateNoSupport {
+			t.Errorf("context still %s after 10 minutes", c.State)
+		}
+	}
+	s.w.Run(20 * time.Minute)
+	if n := len(s.a.Engine().Contexts()); n != 0 {
+		t.Errorf("%d contexts left after 30 minutes:\n%s", n, s.w.Summary())
+	}
+}
