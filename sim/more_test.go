@@ -162,4 +162,3 @@ func TestForkedContexts(t *testing.T) {
 		t.Error("forked context did not move")
 	}
 }
-
