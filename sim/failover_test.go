@@ -185,3 +185,24 @@ func TestJitterDuplicationReordering(t *testing.T) {
 		t.Error("nothing reordered")
 	}
 }
+
+// RFC 5534 §3.3 "negative feedback from upper-layer protocols": the ULP
+// behaves like TCP and reports trouble after a 1 s retransmission timeout;
+// the engine explores at once instead of waiting for the Send Timeout.
+func TestULPHintFastFailover(t *testing.T) {
+	s := newScene(t, sceneOpts{seed: 25, flow: &sim.FlowOptions{RTO: time.Second}})
+	s.established(5 * time.Second)
+	s.w.Run(2 * time.Second)
+	s.w.CutLocator(s.a.ULID())
+	cut := s.w.Now()
+	s.w.Run(20 * time.Second)
+	for name, st := range map[string]sim.FlowStats{"A->B": s.f.AtoB(), "B->A": s.f.BtoA()} {
+		if o := st.LongestOutage(cut, s.w.Now(), s.f.Gap()); o > 4*time.Second {
+			t.Errorf("%s outage %v with a 1 s ULP hint, want < 4 s", name, o)
+		}
+		if st.Hints == 0 {
+			t.Errorf("%s: no ULP hint was given", name)
+		}
+	}
+	s.delivering(3 * time.Second)
+}

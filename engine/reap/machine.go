@@ -570,10 +570,8 @@ func (m *Machine) rank(p Pair) int {
 }
 
 func (m *Machine) rankFirst() Pair {
-	if ps := m.Pairs(); len(ps) > 0 {
-		return ps[0]
-	}
-	return Pair{}
+	p, _ := bestPair(m.local, m.peer, m.primary, m.cfg.policy(), m.seed)
+	return p
 }
 
 func (m *Machine) wantReturn() bool {

@@ -194,9 +194,30 @@ func mix(z uint64) uint64 {
 	return z ^ z>>31
 }
 
-// candidates returns the usable pairs, best first.
-func candidates(local, peer []Locator, primary Pair, policy []PolicyEntry, seed uint64) []cand {
-	var out []cand
+type localInfo struct {
+	ok     bool
+	label  uint8
+	scope  uint8
+	weight float64
+}
+
+// eachCand calls fn with every usable pair, in list order (peer major).
+func eachCand(local, peer []Locator, primary Pair, policy []PolicyEntry, seed uint64, fn func(*cand)) {
+	var buf [16]localInfo
+	li := buf[:0]
+	if len(local) > len(buf) {
+		li = make([]localInfo, 0, len(local))
+	}
+	for _, l := range local {
+		x := localInfo{ok: l.Pref.Flags&Broken == 0 && usable(l.Addr)}
+		if x.ok {
+			_, x.label = lookup(policy, l.Addr)
+			x.scope = scope(l.Addr)
+			x.weight = weightKey(seed, l.Addr, l.Pref.Weight)
+		}
+		li = append(li, x)
+	}
+	var c cand
 	for pi, p := range peer {
 		if !p.Verified || p.Pref.Flags&Broken != 0 || !usable(p.Addr) {
 			continue
@@ -204,19 +225,19 @@ func candidates(local, peer []Locator, primary Pair, policy []PolicyEntry, seed 
 		dprec, dlabel := lookup(policy, p.Addr)
 		dscope := scope(p.Addr)
 		pkey := weightKey(seed, p.Addr, p.Pref.Weight)
-		for li, l := range local {
-			if l.Pref.Flags&Broken != 0 || !usable(l.Addr) {
+		for i, l := range local {
+			x := &li[i]
+			if !x.ok {
 				continue
 			}
-			_, slabel := lookup(policy, l.Addr)
 			pair := Pair{l.Addr, p.Addr}
-			out = append(out, cand{
+			c = cand{
 				Pair:           pair,
-				li:             li,
+				li:             i,
 				pi:             pi,
-				scopeMismatch:  scope(l.Addr) != dscope,
+				scopeMismatch:  x.scope != dscope,
 				deprecated:     l.Deprecated,
-				labelMismatch:  slabel != dlabel,
+				labelMismatch:  x.label != dlabel,
 				prec:           dprec,
 				dscope:         dscope,
 				peerTransient:  p.Pref.Flags&Transient != 0,
@@ -225,13 +246,32 @@ func candidates(local, peer []Locator, primary Pair, policy []PolicyEntry, seed 
 				localPrio:      l.Pref.Priority,
 				notPrimary:     pair != primary,
 				peerKey:        pkey,
-				localKey:       weightKey(seed, l.Addr, l.Pref.Weight),
+				localKey:       x.weight,
 				cpl:            commonPrefixLen(l.Addr, p.Addr),
-			})
+			}
+			fn(&c)
 		}
 	}
+}
+
+// candidates returns the usable pairs, best first.
+func candidates(local, peer []Locator, primary Pair, policy []PolicyEntry, seed uint64) []cand {
+	out := make([]cand, 0, len(local)*len(peer))
+	eachCand(local, peer, primary, policy, seed, func(c *cand) { out = append(out, *c) })
 	slices.SortStableFunc(out, func(a, b cand) int { return compareCand(&a, &b) })
 	return out
+}
+
+// bestPair returns the best usable pair without allocating.
+func bestPair(local, peer []Locator, primary Pair, policy []PolicyEntry, seed uint64) (Pair, bool) {
+	var best cand
+	found := false
+	eachCand(local, peer, primary, policy, seed, func(c *cand) {
+		if !found || compareCand(c, &best) < 0 {
+			best, found = *c, true
+		}
+	})
+	return best.Pair, found
 }
 
 // OrderPairs returns the locator pairs REAP explores, best first (RFC 5534
