@@ -304,3 +304,69 @@ func TestICMPErrors(t *testing.T) {
 		}
 	})
 }
+
+func TestIORun(t *testing.T) {
+	topo := nstest.Topology(t, netns.Config{})
+	a, b := topo.Host("a"), topo.Host("b")
+	a1, b1, b2 := a.Locators()[0], b.Locators()[0], b.Locators()[1]
+	var ioA, ioB *netio.IO
+	if err := a.NS.Do(func() (err error) { ioA, err = netio.Open(netio.ICMPOptions{}); return err }); err != nil {
+		t.Fatal(err)
+	}
+	defer ioA.Close()
+	if err := b.NS.Do(func() (err error) { ioB, err = netio.Open(netio.ICMPOptions{}); return err }); err != nil {
+		t.Fatal(err)
+	}
+	before := runtime.NumGoroutine()
+	packets := make(chan netio.Packet, 4)
+	icmps := make(chan netio.ICMPError, 4)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- ioA.Run(ctx, func(p netio.Packet) { packets <- p }, func(e netio.ICMPError) { icmps <- e })
+	}()
+	// b answers through its IO; a's Run hands the packet up.
+	if err := ioB.Send(b2, a1, msg(9, 16)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case p := <-packets:
+		if p.Src != b2 || p.Dst != a1 || p.Data[8] != 9 {
+			t.Fatalf("packet %+v", p)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("no packet from Run")
+	}
+	// Once b's sockets are closed, b answers Shim6 with Parameter Problem.
+	ioB.Close()
+	if err := ioA.Send(a1, b1, msg(1, 16)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case e := <-icmps:
+		if e.Type != netio.ICMPParameterProblem || e.From != b1 {
+			t.Fatalf("icmp %+v", e)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("no ICMP error from Run")
+	}
+	if c := ioA.Counters(); c["netio_received"] != 1 || c["netio_icmp_delivered"] != 1 || c["netio_sent"] != 1 {
+		t.Fatalf("counters %v", c)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run after cancel: %v", err)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("Run did not return after cancel")
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if g := runtime.NumGoroutine(); g > before {
+		t.Fatalf("%d goroutines after Run, %d before", g, before)
+	}
+}
