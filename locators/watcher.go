@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"sync"
 	"syscall"
 
@@ -174,8 +173,10 @@ func (w *Watcher) run() {
 				}
 				err = rerr
 			}
-			if errors.Is(err, os.ErrClosed) {
+			select {
+			case <-w.done: // closed while resyncing
 				return
+			default:
 			}
 			w.mu.Lock()
 			w.err = fmt.Errorf("locators: %w", err)
