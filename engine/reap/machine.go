@@ -197,7 +197,8 @@ func (m *Machine) Activity(now, lastSent, lastReceived time.Time, out []Action) 
 	case newR:
 		out = m.payloadReceived(r, out)
 	}
-	return out
+	// The events lie in the past: run what fell due since.
+	return m.runTimers(t, false, out)
 }
 
 // PayloadSent reports one payload packet, or a Shim6 control message other
