@@ -127,7 +127,7 @@ func TestI1RetransmitBackoffAndEFailed(t *testing.T) {
 	// The last I1 gets its full backed-off timeout before E-FAILED.
 	last := times[len(times)-1]
 	for stateOf(a.ctx(t, b)) == StateI1Sent {
-		n.step(n.now.Add(time.Hour))
+		n.next()
 	}
 	if c := a.ctx(t, b); stateOf(c) != StateEFailed || n.now.Sub(last) < (I1Timeout<<I1RetriesMax)/2 {
 		t.Fatalf("state %v %v after the last I1", stateOf(c), n.now.Sub(last))
@@ -181,7 +181,7 @@ func TestI2RetransmitThenFallbackToI1(t *testing.T) {
 	}
 	// B is ESTABLISHED already: it answers every I2 with R2 (lost).
 	for n.countSent(typeI2) < I2RetriesMax+1 {
-		n.step(n.now.Add(time.Hour))
+		n.next()
 	}
 	if c.state != StateI2Sent {
 		t.Fatalf("state %v after I2 retransmissions", c.state)
@@ -189,7 +189,7 @@ func TestI2RetransmitThenFallbackToI1(t *testing.T) {
 	// RFC 5533 §7.12: after I2_RETRIES_MAX, fall back to I1.
 	i1s := n.countSent(typeI1)
 	for n.countSent(typeI1) == i1s {
-		n.step(n.now.Add(time.Hour))
+		n.next()
 	}
 	if c.state != StateI1Sent {
 		t.Fatalf("state %v after fallback", c.state)

@@ -291,3 +291,12 @@ func dropTypes(ts ...uint8) func(pkt) bool {
 }
 
 func netipMust(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+// next runs the next event within an hour, failing the test if there is
+// none (so that loops waiting for something always end).
+func (n *fakeNet) next() {
+	n.t.Helper()
+	if !n.step(n.now.Add(time.Hour)) {
+		n.t.Fatal("nothing happens any more")
+	}
+}

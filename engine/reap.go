@@ -183,9 +183,9 @@ func (e *Engine) rcvReap(now time.Time, src, dst netip.Addr, m *message, raw []b
 		return
 	}
 	if m.typ == typeKeepalive {
-		// A keepalive means the peer receives our traffic: the
-		// context is in use (RFC 5533 §9).
-		c.lastActive = ns(now)
+		// Keepalives and probes do not keep a context from being
+		// collected: only the data plane's activity does (RFC 5533 §9),
+		// or two idle peers would keep each other alive.
 		e.reapApply(c, now, c.reap.KeepaliveReceived(now, e.acts[:0]))
 	} else {
 		p := reap.Probe{State: reap.State(m.probeState)}

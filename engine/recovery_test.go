@@ -198,7 +198,7 @@ func TestI2bisFallbackToI1(t *testing.T) {
 		t.Fatal(ca.state, a.e.Stats().Drops)
 	}
 	for ca.state == StateI2bisSent {
-		n.step(n.now.Add(time.Hour))
+		n.next()
 	}
 	if ca.state != StateI1Sent || n.countSent(typeI2bis) != I2bisRetriesMax+1 {
 		t.Fatalf("state %v after %d I2bis", ca.state, n.countSent(typeI2bis))

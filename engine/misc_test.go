@@ -1,0 +1,349 @@
+package engine
+
+import (
+	"encoding/binary"
+	"errors"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/goshim6/goshim6/dataplane"
+	"github.com/goshim6/goshim6/wire"
+)
+
+func lastError(t *testing.T, n *fakeNet, h *host, from int) message {
+	t.Helper()
+	var em message
+	for _, p := range n.sent[from:] {
+		if typeOf(p) == typeError {
+			em.reset()
+			if err := h.e.codec.decode(p.b, &em); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return em
+}
+
+func TestUnknownTypeError(t *testing.T) {
+	n, a, b := twoHosts(t, Config{}, Config{})
+	raw, _ := wire.Marshal(&wire.Keepalive{ReceiverTag: 1})
+	raw[2] = 100 // type 100 is not defined
+	wire.SetChecksum(raw)
+	from := len(n.sent)
+	b.e.HandlePacket(n.now, a.addrs[0], b.addrs[0], raw)
+	em := lastError(t, n, b, from)
+	if em.typ != typeError || em.errCode != ErrCodeUnknownType || em.errPointer != ipv6HeaderLen+2 {
+		t.Fatalf("error %+v", em)
+	}
+	// RFC 5533 §5.14 packet in error: the IPv6 header we rebuilt, then
+	// the message.
+	if em.errPacket[0]>>4 != 6 || em.errPacket[6] != ipProtoShim6 || string(em.errPacket[ipv6HeaderLen:ipv6HeaderLen+len(raw)]) != string(raw) {
+		t.Fatal("packet in error")
+	}
+	// An Error is never answered with an Error.
+	from = len(n.sent)
+	for _, p := range n.sent {
+		if typeOf(p) == typeError {
+			b.e.HandlePacket(n.now, a.addrs[0], b.addrs[0], p.b)
+		}
+	}
+	if len(n.sent) != from {
+		t.Fatal("answered an Error")
+	}
+}
+
+func TestUnknownCriticalOptionError(t *testing.T) {
+	n, a, b := twoHosts(t, Config{}, Config{})
+	i1 := &wire.I1{InitiatorTag: 5, InitiatorNonce: 6, Options: wire.Options{Unknown: []wire.UnknownOption{{Type: 99, Critical: true, Data: []byte{1, 2, 3, 4}}}}}
+	raw, err := wire.Marshal(i1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := len(n.sent)
+	b.e.HandlePacket(n.now, a.addrs[0], b.addrs[0], raw)
+	em := lastError(t, n, b, from)
+	if em.errCode != ErrCodeCriticalOption || raw[int(em.errPointer)-ipv6HeaderLen+1] != 99<<1|1 {
+		t.Fatalf("error %+v", em)
+	}
+	// RFC 5533 §5.15: with C=1 the rest MUST NOT be processed: no R1.
+	if n.countSent(typeR1) != 0 {
+		t.Fatal("processed a message with an unknown critical option")
+	}
+	// With C=0 the option is ignored and the I1 answered.
+	i1.Options.Unknown[0].Critical = false
+	raw, _ = wire.Marshal(i1)
+	b.e.HandlePacket(n.now, a.addrs[0], b.addrs[0], raw)
+	if n.countSent(typeR1) != 1 {
+		t.Fatal("I1 with a non-critical unknown option not answered")
+	}
+}
+
+func TestErrorRateLimited(t *testing.T) {
+	n, a, b := twoHosts(t, Config{}, Config{ErrorRate: 1, ErrorBurst: 3})
+	raw, _ := wire.Marshal(&wire.Keepalive{ReceiverTag: 1})
+	raw[2] = 100
+	wire.SetChecksum(raw)
+	for range 50 {
+		b.e.HandlePacket(n.now, a.addrs[0], b.addrs[0], raw)
+	}
+	if got := b.e.Stats().TxByType[typeError]; got != 3 {
+		t.Fatalf("%d errors sent", got)
+	}
+}
+
+func TestMalformedDropped(t *testing.T) {
+	n, a, b := twoHosts(t, Config{}, Config{})
+	raw, _ := wire.Marshal(&wire.I1{InitiatorTag: 5, InitiatorNonce: 6})
+	raw[5] ^= 1 // checksum
+	b.e.HandlePacket(n.now, a.addrs[0], b.addrs[0], raw)
+	b.e.HandlePacket(n.now, a.addrs[0], b.addrs[0], raw[:3])
+	b.e.HandlePacket(n.now, a.addrs[0], b.addrs[0], nil)
+	// RFC 5533 §12.3: multicast or unspecified addresses.
+	raw[5] ^= 1
+	b.e.HandlePacket(n.now, netipMust("ff02::1"), b.addrs[0], raw)
+	b.e.HandlePacket(n.now, netip.IPv6Unspecified(), b.addrs[0], raw)
+	if len(n.sent) != 0 {
+		t.Fatalf("answered malformed input: %v", n.sentTypes(0))
+	}
+	if d := b.e.Stats().Drops; d["malformed"] != 3 || d["bad-address"] != 2 {
+		t.Fatalf("drops %v", d)
+	}
+}
+
+func TestErrorOnI1MovesToEFailed(t *testing.T) {
+	n, a, b := twoHosts(t, Config{}, Config{})
+	n.filter = func(pkt) bool { return false }
+	a.e.CreateContext(n.now, a.addrs[0], b.addrs[0])
+	i1 := n.sent[0]
+	c := a.ctx(t, b)
+	// A forged Error without the right nonce is ignored.
+	forged := append([]byte(nil), i1.b...)
+	forged[15] ^= 0xff
+	wire.SetChecksum(forged)
+	b.e.sendError(n.now, b.addrs[0], a.addrs[0], ErrCodeUnknownType, 2, forged)
+	n.filter = nil
+	err := n.queue
+	_ = err
+	n.queue = nil
+	var em message
+	b.e.codec.decode(n.sent[len(n.sent)-1].b, &em)
+	raw, _ := b.e.codec.encode(nil, &em)
+	a.e.HandlePacket(n.now, b.addrs[0], a.addrs[0], raw)
+	if c.state != StateI1Sent {
+		t.Fatal("forged Error accepted")
+	}
+	b.e.sendError(n.now.Add(time.Second), b.addrs[0], a.addrs[0], ErrCodeUnknownType, 2, i1.b)
+	n.run(time.Second)
+	if c.state != StateEFailed {
+		t.Fatalf("state %v", c.state)
+	}
+}
+
+func TestICMPNoSupport(t *testing.T) {
+	n, a, b := twoHosts(t, Config{}, Config{})
+	n.filter = func(pkt) bool { return false }
+	a.e.CreateContext(n.now, a.addrs[0], b.addrs[0])
+	i1 := n.sent[0]
+	inv := ipv6Packet(i1.src, i1.dst, i1.b)
+	// Wrong code: ignored.
+	if a.e.HandleICMP(n.now, b.addrs[0], icmpParamProblem, 0, inv) {
+		t.Fatal("acted on parameter problem code 0")
+	}
+	if !a.e.HandleICMP(n.now, b.addrs[0], icmpParamProblem, icmpCodeUnrecNxtHdr, inv) {
+		t.Fatal("did not act on unrecognized next header")
+	}
+	c := a.ctx(t, b)
+	if c.state != StateNoSupport || c.expireAt != ns(n.now.Add(ICMPHolddownTime)) {
+		t.Fatalf("state %v", c.state)
+	}
+	if _, err := a.e.CreateContext(n.now, a.addrs[0], b.addrs[0]); !errors.Is(err, ErrHolddown) {
+		t.Fatal(err)
+	}
+	n.run(ICMPHolddownTime + time.Second)
+	if a.ctx(t, b) != nil {
+		t.Fatal("holddown did not end")
+	}
+	if a.e.Stats().NoSupport != 1 {
+		t.Fatal("not counted")
+	}
+}
+
+func ipv6Packet(src, dst netip.Addr, payload []byte) []byte {
+	p := make([]byte, 40, 40+len(payload))
+	p[0] = 0x60
+	binary.BigEndian.PutUint16(p[4:], uint16(len(payload)))
+	p[6], p[7] = ipProtoShim6, 64
+	s, d := src.As16(), dst.As16()
+	copy(p[8:], s[:])
+	copy(p[24:], d[:])
+	return append(p, payload...)
+}
+
+func TestICMPUnreachableStartsExploration(t *testing.T) {
+	n, a, b := twoHosts(t, Config{}, Config{})
+	ca, _ := establish(t, n, a, b)
+	// A payload packet on the ULID pair (no Shim6 header): UDP.
+	inv := ipv6Packet(a.addrs[0], b.addrs[0], make([]byte, 16))
+	inv[6] = 17
+	if !a.e.HandleICMP(n.now, b.addrs[0], icmpDestUnreach, 3, inv) {
+		t.Fatal("not acted upon")
+	}
+	if ca.reap.State().String() == "operational" {
+		t.Fatal("not exploring")
+	}
+	// Packet too big is for the ULP.
+	if a.e.HandleICMP(n.now, b.addrs[0], 2, 0, inv) {
+		t.Fatal("acted on packet too big")
+	}
+	// A payload extension header carrying CT(peer).
+	ph := make([]byte, 8)
+	wire.PutPayloadHeader(ph, wire.PayloadHeader{NextHeader: 17, ContextTag: ca.peerTag})
+	if !a.e.HandleICMP(n.now, b.addrs[0], icmpTimeExceeded, 0, ipv6Packet(a.addrs[0], b.addrs[0], ph)) {
+		t.Fatal("not acted upon (payload header)")
+	}
+}
+
+func TestGarbageCollectionIdle(t *testing.T) {
+	n, a, b := twoHosts(t, Config{IdleTimeout: 10 * time.Minute}, Config{})
+	ca, cb := establish(t, n, a, b)
+	tagA := ca.localTag
+	// A keeps sending; nothing reaches B's data plane (A's probes do
+	// not count as activity at B).
+	for range 12 {
+		n.run(time.Minute)
+		a.e.HandleActivity(n.now, dataplane.Activity{LocalTag: tagA, LastSent: n.now})
+	}
+	if ca.dead {
+		t.Fatal("active context collected")
+	}
+	// RFC 5533 §9: B's default is 5 minutes idle. (A's probes then
+	// find no context at B and recover it with R1bis/I2bis: RFC 5533
+	// §7.5, so B collects again 5 minutes later.)
+	if !cb.dead || b.e.Stats().ContextsIdle != 2 || b.e.Stats().ContextsCreated != 3 {
+		t.Fatal("idle context kept", b.e.Stats().ContextsIdle, b.e.Stats().ContextsCreated)
+	}
+	if len(b.dp.removed) != 2 {
+		t.Fatal("data plane mapping kept")
+	}
+	// Stop A's traffic: collected 10 minutes after the last activity.
+	last := n.now
+	n.run(10*time.Minute - time.Second)
+	if ca.dead {
+		t.Fatal("collected early")
+	}
+	n.run(2 * time.Second)
+	if !ca.dead {
+		t.Fatal("not collected")
+	}
+	_ = last
+}
+
+func TestPendingNeverEstablishedCollected(t *testing.T) {
+	n, a, b := twoHosts(t, Config{EstablishTimeout: 20 * time.Second}, Config{})
+	n.filter = func(pkt) bool { return false }
+	a.e.CreateContext(n.now, a.addrs[0], b.addrs[0])
+	n.run(21 * time.Second)
+	if c := a.ctx(t, b); stateOf(c) != StateEFailed || len(a.e.byTag) != 0 || a.e.npending != 0 {
+		t.Fatalf("state %v", stateOf(c))
+	}
+}
+
+func TestLimits(t *testing.T) {
+	n, a, b := twoHosts(t, Config{MaxPending: 2, MaxContexts: 3}, Config{MaxContexts: 1})
+	n.filter = func(pkt) bool { return false }
+	peer := func(i byte) netip.Addr { return netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0xcc, 15: i}) }
+	for i := range byte(2) {
+		if _, err := a.e.CreateContext(n.now, a.addrs[0], peer(i+1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := a.e.CreateContext(n.now, a.addrs[0], peer(9)); !errors.Is(err, ErrLimit) {
+		t.Fatalf("pending limit: %v", err)
+	}
+	if a.count(EventLimit) != 1 {
+		t.Fatal("limit not reported")
+	}
+	// The responder bound: B holds one context at most.
+	n.filter = nil
+	c2 := n.addHost("C", 3, Config{}, "2001:db8:c1::/64")
+	d := n.addHost("D", 4, Config{}, "2001:db8:d1::/64")
+	establish(t, n, d, b)
+	c2.e.CreateContext(n.now, c2.addrs[0], b.addrs[0])
+	n.run(time.Second)
+	if len(b.e.byULID) != 1 || stateOf(c2.e.byULID[ulidKey{c2.addrs[0], b.addrs[0], 0}]) != StateI2Sent {
+		t.Fatal("responder exceeded MaxContexts")
+	}
+}
+
+func TestConfigValidation(t *testing.T) {
+	s := &host{}
+	bad := []Config{
+		{IdleTimeout: time.Millisecond},
+		{SendTimeout: -1},
+		{MaxPeerLocators: 300},
+		{R1Rate: -1},
+		{LocalLocators: []LocalLocator{{Addr: netipMust("10.0.0.1")}}},
+		{LocalLocators: []LocalLocator{{Addr: netipMust("2001:db8::1")}, {Addr: netipMust("2001:db8::1")}}},
+		{LocalLocators: []LocalLocator{{Addr: netipMust("2001:db8::1"), Method: MethodHBA}}},
+		{LocalLocators: []LocalLocator{{Addr: netipMust("2001:db8::1"), Method: MethodCGA}}, PDS: []byte{1}},
+		{LocalLocators: []LocalLocator{{Addr: netipMust("2001:db8::1"), Method: 9}}},
+	}
+	for i, c := range bad {
+		if _, err := New(c, Deps{Sender: s}); !errors.Is(err, ErrConfig) {
+			t.Errorf("config %d: %v", i, err)
+		}
+	}
+	if _, err := New(Config{}, Deps{}); !errors.Is(err, ErrNoSender) {
+		t.Error(err)
+	}
+}
+
+func TestManagementAPI(t *testing.T) {
+	n, a, b := twoHosts(t, Config{}, Config{})
+	ca, _ := establish(t, n, a, b)
+	list := a.e.Contexts()
+	if len(list) != 1 || list[0].LocalTag != ca.localTag || list[0].State != StateEstablished || len(list[0].PeerLocators) != 2 || list[0].Reap == "" {
+		t.Fatalf("list %+v", list)
+	}
+	if _, ok := a.e.Context(12345); ok {
+		t.Fatal("unknown tag found")
+	}
+	if ci, ok := a.e.LookupULIDs(a.addrs[0], b.addrs[0], 0); !ok || ci.LocalTag != ca.localTag {
+		t.Fatal("lookup by ULIDs")
+	}
+	for _, f := range []func(time.Time, uint64) error{a.e.DeleteContext, a.e.Update, a.e.Explore, a.e.Unpin} {
+		if err := f(n.now, 999); !errors.Is(err, ErrNotFound) {
+			t.Fatal(err)
+		}
+	}
+	if _, err := a.e.ForkContext(n.now, 999); !errors.Is(err, ErrNotFound) {
+		t.Fatal(err)
+	}
+	if _, err := a.e.CreateContext(n.now, netipMust("ff02::1"), b.addrs[0]); !errors.Is(err, ErrAddress) {
+		t.Fatal(err)
+	}
+	// Pin to the second pair: the data plane follows, REAP keeps it.
+	if err := a.e.Pin(n.now, ca.localTag, a.addrs[1], b.addrs[1]); err != nil {
+		t.Fatal(err)
+	}
+	m := a.dp.maps[ca.localTag]
+	if m.LocalLocator != a.addrs[1] || m.PeerLocator != b.addrs[1] || !m.Shimmed() {
+		t.Fatalf("mapping after pin %+v", m)
+	}
+	if ci, _ := a.e.Context(ca.localTag); !ci.Pinned || ci.LocalLocator != a.addrs[1] {
+		t.Fatal("pin not shown")
+	}
+	if err := a.e.Unpin(n.now, ca.localTag); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.e.Explore(n.now, ca.localTag); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.e.DeleteContext(n.now, ca.localTag); err != nil || len(a.e.Contexts()) != 0 {
+		t.Fatal("delete")
+	}
+	if a.count(EventLocatorSwitch) != 1 {
+		t.Fatal("switch event")
+	}
+}
