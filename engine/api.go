@@ -185,7 +185,7 @@ func (e *Engine) Pin(now time.Time, t uint64, local, peer netip.Addr) error {
 		return ErrState
 	}
 	local, peer = local.WithZone(""), peer.WithZone("")
-	if !c.peerHas(peer) || local != c.localULID && !e.localHas(local) {
+	if !c.peerHas(peer) || !e.localOK(c, local) {
 		return ErrLocator
 	}
 	if c.reap == nil {

@@ -91,11 +91,26 @@ type Context struct {
 
 func (c *Context) key() ulidKey { return ulidKey{c.localULID, c.peerULID, c.fii} }
 
-// peerHas reports whether a is a verified locator of Ls(peer). The ULID is
-// always part of Ls(peer).
+// fallbackPeer is the peer locator to use when Lp(peer) left Ls(peer): the
+// ULID if still there, else the first usable verified locator.
+func (c *Context) fallbackPeer() netip.Addr {
+	if c.peerHas(c.peerULID) {
+		return c.peerULID
+	}
+	for i := range c.peerLocs {
+		if l := &c.peerLocs[i]; l.verified && l.pref.flags&PrefBroken == 0 {
+			return l.addr
+		}
+	}
+	return c.peerULID
+}
+
+// peerHas reports whether a is a verified locator of Ls(peer). Until the
+// peer sent a Locator List, Ls(peer) is its ULID alone; afterwards it is the
+// list (a peer may drop its ULID from it when that address goes away).
 func (c *Context) peerHas(a netip.Addr) bool {
-	if a == c.peerULID {
-		return true
+	if !c.peerGenSet {
+		return a == c.peerULID
 	}
 	for i := range c.peerLocs {
 		if c.peerLocs[i].addr == a {
@@ -108,7 +123,7 @@ func (c *Context) peerHas(a netip.Addr) bool {
 // peerOverlap reports whether two contexts' Ls(peer) share a locator
 // (RFC 5533 §7.15).
 func (c *Context) peerOverlap(o *Context) bool {
-	if o.peerHas(c.peerULID) {
+	if o.peerHas(c.peerULID) || c.peerHas(o.peerULID) {
 		return true
 	}
 	for i := range c.peerLocs {

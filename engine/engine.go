@@ -2,6 +2,7 @@ package engine
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net/netip"
 	"time"
@@ -41,6 +42,8 @@ type Engine struct {
 	val  *validators
 	// lastVer: the verifier of the last PDS seen that is not interned.
 	lastVer *cga.Verifier
+	// ownVer: the verifier of our own PDS (nil without one).
+	ownVer *cga.Verifier
 
 	byTag     map[uint64]*Context
 	byULID    map[ulidKey]*Context
@@ -100,6 +103,13 @@ func New(cfg Config, deps Deps) (*Engine, error) {
 		errbuf:     make([]byte, 0, MaxControlMessage),
 	}
 	e.val = newValidators(e.rand)
+	if len(cfg.PDS) > 0 {
+		v, err := cga.NewVerifier(cfg.PDS)
+		if err != nil {
+			return nil, fmt.Errorf("%w: Config.PDS: %v", ErrConfig, err)
+		}
+		e.ownVer = v
+	}
 	e.reapCfg = &reap.Config{SendTimeout: cfg.SendTimeout, Rand: reapRand{e.rand}}
 	if err := e.setLocal(cfg.LocalLocators); err != nil {
 		return nil, err

@@ -381,7 +381,7 @@ func (e *Engine) adoptPeer(now time.Time, c *Context, src, dst netip.Addr, m *me
 	case fresh && c.peerHas(src) && (dst == c.localULID || e.localHas(dst)):
 		c.lpLocal, c.lpPeer = dst, src
 	case !c.peerHas(c.lpPeer):
-		c.lpPeer = c.peerULID
+		c.lpPeer = c.fallbackPeer()
 	}
 	if c.lpLocal != c.localULID && !e.localHas(c.lpLocal) {
 		c.lpLocal = c.localULID

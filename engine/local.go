@@ -46,18 +46,31 @@ func (e *Engine) localUsable(a netip.Addr) bool {
 }
 
 // advertises reports whether contexts with local ULID u carry our Locator
-// List: u must be one of the advertised (verifiable) locators, otherwise
-// the peer could not tie the list to u (RFC 5533 §7.2).
+// List: our PDS must belong to u (u is its CGA or in its HBA set), or the
+// peer could not tie the list to u (RFC 5533 §7.2, §7.13). The ULID itself
+// need not be a current locator (it may have gone away).
 func (e *Engine) advertises(u netip.Addr) bool {
-	if len(e.cfg.PDS) == 0 {
-		return false
+	return e.ownVer != nil && len(e.local.adv) > 0 && e.ownVer.Verify(u) == nil
+}
+
+// srcFor picks the source locator of a control message of c: Lp(local)
+// while it is usable, else the first usable advertised locator (after an
+// address went away, RFC 5533 §10.1).
+func (e *Engine) srcFor(c *Context) netip.Addr {
+	if e.localOK(c, c.lpLocal) && (len(e.local.all) == 0 || e.localUsable(c.lpLocal)) {
+		return c.lpLocal
 	}
-	for i := range e.local.adv {
-		if e.local.adv[i].Addr == u {
-			return true
+	for _, l := range e.local.adv {
+		if l.Flags&PrefBroken == 0 {
+			return l.Addr
 		}
 	}
-	return false
+	for _, l := range e.local.all {
+		if l.Flags&PrefBroken == 0 {
+			return l.Addr
+		}
+	}
+	return c.lpLocal
 }
 
 // setLocal validates and installs a new local locator set with a fresh

@@ -28,24 +28,32 @@ func (e *Engine) rebuildReapLocal() {
 	e.reapLocal = ls
 }
 
-// reapLocalFor returns the local locators of c: the shared list, plus the
-// local ULID when it is not one of our advertised locators.
+// reapLocalFor returns the local locators of c: the shared list, or the
+// local ULID alone when the engine has no local locator set.
 func (e *Engine) reapLocalFor(c *Context) []reap.Locator {
-	if e.localHas(c.localULID) {
+	if len(e.reapLocal) > 0 {
 		return e.reapLocal
 	}
-	ls := make([]reap.Locator, 0, len(e.reapLocal)+1)
-	ls = append(ls, reap.Locator{Addr: c.localULID})
-	return append(ls, e.reapLocal...)
+	return []reap.Locator{{Addr: c.localULID}}
 }
 
-// reapPeerFor returns Ls(peer) for the machine: the ULID (verified by
-// definition) and the peer's list with verification flags and preferences.
-func reapPeerFor(c *Context) []reap.Locator {
-	ls := make([]reap.Locator, 0, len(c.peerLocs)+1)
-	if !dupLocator(c.peerLocs, c.peerULID) {
-		ls = append(ls, reap.Locator{Addr: c.peerULID, Verified: true})
+// localOK reports whether a may be c's local locator: one of ours, or the
+// ULID when the engine has no local locator set.
+func (e *Engine) localOK(c *Context, a netip.Addr) bool {
+	if len(e.local.all) == 0 {
+		return a == c.localULID
 	}
+	return e.localHas(a)
+}
+
+// reapPeerFor returns Ls(peer) for the machine: the peer's list with
+// verification flags and preferences, or its ULID (verified by definition)
+// until it sent a list.
+func reapPeerFor(c *Context) []reap.Locator {
+	if !c.peerGenSet {
+		return []reap.Locator{{Addr: c.peerULID, Verified: true}}
+	}
+	ls := make([]reap.Locator, 0, len(c.peerLocs))
 	for _, l := range c.peerLocs {
 		ls = append(ls, reap.Locator{
 			Addr:     l.addr,
@@ -204,7 +212,7 @@ func (e *Engine) rcvReap(now time.Time, src, dst netip.Addr, m *message, raw []b
 // locator MUST be verified (RFC 5533 §7.2: never select an unverified
 // locator) and the local one ours.
 func (e *Engine) switchPair(c *Context, now time.Time, local, peer netip.Addr, why string) bool {
-	if !c.peerHas(peer) || local != c.localULID && !e.localHas(local) {
+	if !c.peerHas(peer) || !e.localOK(c, local) {
 		e.drop(dropLocators)
 		return false
 	}

@@ -28,7 +28,7 @@ func (e *Engine) sendUpdate(c *Context) {
 	m.tag = c.peerTag
 	m.reqNonce = c.upd.nonce
 	e.addLocalOptions(c, m)
-	e.send(c.lpLocal, c.lpPeer, m)
+	e.send(e.srcFor(c), c.lpPeer, m)
 }
 
 // retransmitUpdate: binary exponential backoff up to MAX_UPDATE_TIMEOUT,

@@ -128,8 +128,18 @@ func (e *Engine) verifyLocators(now time.Time, c *Context, peerULID netip.Addr, 
 		v = stored.v
 	}
 	out := make([]peerLocator, 0, len(m.locs))
+	// RFC 5533 §5.15.5: the signature covers every CGA locator of the
+	// list, in list order (duplicates included).
 	var cgaLocs []netip.Addr
 	cgaFirst := -1
+	for i, l := range m.locs {
+		if l.method == MethodCGA {
+			if cgaFirst < 0 {
+				cgaFirst = i
+			}
+			cgaLocs = append(cgaLocs, l.addr)
+		}
+	}
 	for i, l := range m.locs {
 		pl := peerLocator{addr: l.addr.WithZone(""), method: l.method}
 		if dupLocator(out, pl.addr) {
@@ -150,10 +160,6 @@ func (e *Engine) verifyLocators(now time.Time, c *Context, peerULID netip.Addr, 
 			if v == nil || len(m.sig) == 0 {
 				return nil, &errVerify{code: ErrCodeVerification, index: i}
 			}
-			if cgaFirst < 0 {
-				cgaFirst = i
-			}
-			cgaLocs = append(cgaLocs, l.addr)
 			pl.verified = ok
 		default:
 			// RFC 5533 §7.2: an unsupported method: MUST ignore.
