@@ -423,11 +423,11 @@ func TestWatch(t *testing.T) {
 		done <- c.Watch(ctx, func(e Event) error { got <- e; return nil })
 	}()
 	f.events <- Event{Kind: EventSwitched, Tag: 0x1234, Message: "path failed"}
-	f.events <- Event{Kind: EventEstablished, Tag: 0x1234}
+	f.events <- Event{Kind: EventContextUp, Tag: 0x1234}
 	if e := <-got; e.Kind != EventSwitched || e.Message != "path failed" {
 		t.Fatalf("first event %+v", e)
 	}
-	if e := <-got; e.Kind != EventEstablished {
+	if e := <-got; e.Kind != EventContextUp {
 		t.Fatalf("second event %+v", e)
 	}
 	cancel()

@@ -13,7 +13,7 @@ func FuzzRequest(f *testing.F) {
 	for _, s := range []string{
 		`{"version":1,"id":1,"method":"status"}`,
 		`{"version":1,"id":2,"method":"contexts.show","params":{"tag":4660}}`,
-		`{"version":1,"id":3,"method":"contexts.create","params":{"peer_ulid":"2001:db8::1","peer_locators":["2001:db8:1::1"]}}`,
+		`{"version":1,"id":3,"method":"contexts.create","params":{"peer_ulid":"2001:db8::1"}}`,
 		`{"version":1,"id":4,"method":"contexts.pin","params":{"tag":4660,"local_locator":"2001:db8::1","peer_locator":"2001:db8::2"}}`,
 		`{"version":1,"id":5,"method":"contexts.delete","params":{"peer_ulid":"2001:db8::2","local_ulid":"2001:db8::1"}}`,
 		`{"version":1,"id":6,"method":"events.watch","params":{}}`,

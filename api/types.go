@@ -123,9 +123,6 @@ func ParseTag(s string) (uint64, error) {
 type CreateParams struct {
 	LocalULID netip.Addr `json:"local_ulid,omitzero"`
 	PeerULID  netip.Addr `json:"peer_ulid"`
-	// PeerLocators are extra locators of the peer to try if the ULID is not
-	// reachable (optional).
-	PeerLocators []netip.Addr `json:"peer_locators,omitempty"`
 }
 
 // Validate checks the addresses.
@@ -141,19 +138,8 @@ func (p CreateParams) Validate() error {
 			return Errorf(CodeInvalidArgument, "local and peer ULID are the same address")
 		}
 	}
-	if len(p.PeerLocators) > MaxLocators {
-		return Errorf(CodeInvalidArgument, "at most %d peer locators", MaxLocators)
-	}
-	for _, a := range p.PeerLocators {
-		if err := checkUnicast6("peer_locators", a); err != nil {
-			return err
-		}
-	}
 	return nil
 }
-
-// MaxLocators bounds the locator lists accepted in requests.
-const MaxLocators = 64
 
 // PinParams forces a context onto one locator pair and keeps it there (the
 // older implementations' "shim" debug command) until Unpin.
@@ -272,18 +258,25 @@ type Stats struct {
 	Gauges   map[string]int64  `json:"gauges,omitempty"`
 }
 
-// Event kinds.
+// Event kinds. Most come from the protocol engine (the same names as
+// engine.EventKind); context-created, local-locators, daemon and lost are
+// the daemon's.
 const (
-	EventContextCreated     = "context-created"
-	EventEstablished        = "established"
-	EventContextDeleted     = "context-deleted"
-	EventSwitched           = "switched"
-	EventExploring          = "exploring"
-	EventUpdateSent         = "update-sent"
-	EventUpdateReceived     = "update-received"
+	EventStateChange        = "state-change"
+	EventContextUp          = "context-up" // established (again)
+	EventContextDown        = "context-down"
+	EventSwitched           = "locator-switch"
 	EventVerificationFailed = "verification-failed"
-	EventLocalLocators      = "local-locators"
+	EventLocatorsUpdated    = "locators-updated" // the peer's locators changed
+	EventContextConfusion   = "context-confusion"
 	EventRecovery           = "recovery"
+	EventPeerError          = "peer-error"
+	EventLimit              = "limit"
+	EventInsecure           = "insecure"
+	EventUpdateAcked        = "update-acked"
+	EventReap               = "reap"
+	EventContextCreated     = "context-created" // by management
+	EventLocalLocators      = "local-locators"
 	EventDaemon             = "daemon"
 	// EventLost tells a watcher that events were dropped because it read
 	// too slowly; Attrs["dropped"] holds the count.

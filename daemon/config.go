@@ -87,10 +87,6 @@ type REAPConfig struct {
 	// exploration starts; announced to the peer as our Keepalive Timeout
 	// (RFC 5534 §5.1, default 15 s; the RFC recommends 10-100 s).
 	SendTimeout time.Duration `toml:"send_timeout"`
-	// KeepaliveInterval: how often we send keepalives while we receive but
-	// do not send. 0 derives it from the peer's Keepalive Timeout (one
-	// third of it, RFC 5534 §5.2).
-	KeepaliveInterval time.Duration `toml:"keepalive_interval"`
 	// ActivityPoll: how often the data plane's per-context counters are
 	// read.
 	ActivityPoll time.Duration `toml:"activity_poll"`
@@ -260,9 +256,6 @@ func (c *Config) Validate() error {
 	}
 	if c.REAP.SendTimeout < time.Second || c.REAP.SendTimeout > time.Hour {
 		bad("reap.send_timeout", "must be between 1s and 1h (got %v)", c.REAP.SendTimeout)
-	}
-	if c.REAP.KeepaliveInterval < 0 || (c.REAP.KeepaliveInterval != 0 && c.REAP.KeepaliveInterval < 100*time.Millisecond) {
-		bad("reap.keepalive_interval", "must be 0 (derived) or at least 100ms (got %v)", c.REAP.KeepaliveInterval)
 	}
 	if c.REAP.ActivityPoll < 50*time.Millisecond || c.REAP.ActivityPoll > c.REAP.SendTimeout/2 {
 		bad("reap.activity_poll", "must be between 50ms and half of reap.send_timeout (got %v)", c.REAP.ActivityPoll)

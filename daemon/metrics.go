@@ -20,9 +20,9 @@ import (
 const (
 	AttrReason   = "reason"   // switched: why the pair changed
 	AttrDuration = "duration" // switched: seconds from failure detection to the new pair, e.g. "1.25"
-	AttrRole     = "role"     // established: "initiator" or "responder"
-	AttrMethod   = "method"   // verification-failed: "hba" or "cga"
-	AttrResult   = "result"   // handshake outcome for context-deleted before establishment
+	AttrRole     = "role"     // context-up, context-down: "initiator" or "responder"
+	AttrMethod   = "method"   // verification-failed: "hba", "cga" or "unknown"
+	AttrResult   = "result"   // context-down of a context never up: "failed"
 )
 
 // Metrics holds shim6d's Prometheus metrics. Counters driven by events are
@@ -118,9 +118,9 @@ func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 func (m *Metrics) Observe(ev api.Event) {
 	m.events.WithLabelValues(ev.Kind).Inc()
 	switch ev.Kind {
-	case api.EventEstablished:
+	case api.EventContextUp:
 		m.handshakes.WithLabelValues(orUnknown(ev.Attrs[AttrRole]), "established").Inc()
-	case api.EventContextDeleted:
+	case api.EventContextDown:
 		if r := ev.Attrs[AttrResult]; r != "" {
 			m.handshakes.WithLabelValues(orUnknown(ev.Attrs[AttrRole]), r).Inc()
 		}

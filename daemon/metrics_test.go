@@ -25,7 +25,7 @@ func TestMetricsFromEventsAndSnapshot(t *testing.T) {
 	m := NewMetrics("test", func(context.Context) (Snapshot, error) { return snap, nil })
 	m.Observe(api.Event{Kind: api.EventSwitched, Attrs: map[string]string{AttrReason: "send-timeout", AttrDuration: "1.5"}})
 	m.Observe(api.Event{Kind: api.EventSwitched, Attrs: map[string]string{AttrReason: "send-timeout", AttrDuration: "0.2"}})
-	m.Observe(api.Event{Kind: api.EventEstablished, Attrs: map[string]string{AttrRole: "initiator"}})
+	m.Observe(api.Event{Kind: api.EventContextUp, Attrs: map[string]string{AttrRole: "initiator"}})
 	m.Observe(api.Event{Kind: api.EventVerificationFailed, Attrs: map[string]string{AttrMethod: "hba"}})
 	m.ObserveReload(errors.New("bad"))
 

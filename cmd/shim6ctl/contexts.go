@@ -157,7 +157,6 @@ choose among several local ULIDs talking to that peer.`,
 	}
 	refArgs(show)
 
-	var peerLocs []string
 	add := &cobra.Command{
 		Use:   "add PEER-ULID [LOCAL-ULID]",
 		Short: "Start the Shim6 handshake with a peer now",
@@ -167,7 +166,7 @@ Without LOCAL-ULID shim6d uses the source address the kernel would choose.
 The command returns once the handshake has started; follow it with
 "shim6ctl watch" or "shim6ctl contexts".`,
 		Example: `  shim6ctl context add 2001:db8:2::20
-  shim6ctl context add 2001:db8:2::20 2001:db8:1::10 --peer-locator 2001:db8:3::20`,
+  shim6ctl context add 2001:db8:2::20 2001:db8:1::10`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var p api.CreateParams
@@ -179,13 +178,6 @@ The command returns once the handshake has started; follow it with
 				if p.LocalULID, err = parseAddr("LOCAL-ULID", args[1]); err != nil {
 					return err
 				}
-			}
-			for _, s := range peerLocs {
-				a, err := parseAddr("--peer-locator", s)
-				if err != nil {
-					return err
-				}
-				p.PeerLocators = append(p.PeerLocators, a)
 			}
 			if err := p.Validate(); err != nil {
 				return explain(err)
@@ -203,7 +195,6 @@ The command returns once the handshake has started; follow it with
 			})
 		},
 	}
-	add.Flags().StringSliceVar(&peerLocs, "peer-locator", nil, "another locator of the peer to try (repeatable)")
 
 	del := &cobra.Command{
 		Use:     "delete TAG|PEER-ULID",

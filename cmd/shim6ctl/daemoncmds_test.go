@@ -19,8 +19,9 @@ var t0 = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 // ctlBackend is a canned daemon for the shim6ctl tests.
 type ctlBackend struct {
 	mu     sync.Mutex
-	last   string // last mutating call, for assertions
-	events chan api.Event
+	last string // last mutating call, for assertions
+	// subs receives the event channel of each new watcher.
+	subs chan chan api.Event
 }
 
 func (b *ctlBackend) record(s string) { b.mu.Lock(); b.last = s; b.mu.Unlock() }
@@ -88,12 +89,14 @@ func (b *ctlBackend) Stats(context.Context) (api.Stats, error) {
 	return api.Stats{Counters: map[string]uint64{"rx_i1": 3, "drop_bad_checksum": 1, "zero": 0}}, nil
 }
 func (b *ctlBackend) Subscribe(context.Context) (<-chan api.Event, func(), error) {
-	return b.events, func() {}, nil
+	ch := make(chan api.Event, 4)
+	b.subs <- ch
+	return ch, func() {}, nil
 }
 
 func startCtlDaemon(t *testing.T) (*ctlBackend, string) {
 	t.Helper()
-	b := &ctlBackend{events: make(chan api.Event, 4)}
+	b := &ctlBackend{subs: make(chan chan api.Event, 4)}
 	sock := filepath.Join(t.TempDir(), "s.sock")
 	ln, err := api.ListenUnix(sock)
 	if err != nil {
@@ -235,18 +238,33 @@ func TestCtlLocatorsStats(t *testing.T) {
 
 func TestCtlWatch(t *testing.T) {
 	b, sock := startCtlDaemon(t)
-	b.events <- api.Event{Time: t0, Kind: api.EventSwitched, Tag: 0x77, PeerULID: netip.MustParseAddr("2001:db8:3::30"), Message: "new pair", Attrs: map[string]string{"reason": "send-timeout"}}
-	b.events <- api.Event{Time: t0, Kind: api.EventEstablished, Tag: 0x78}
-	out := mustCtl(t, sock, "watch", "-n", "2")
+	watch := func(args ...string) <-chan string {
+		out := make(chan string, 1)
+		go func() {
+			o, err := ctl(t, sock, append([]string{"watch"}, args...)...)
+			if err != nil {
+				o = "error: " + err.Error()
+			}
+			out <- o
+		}()
+		return out
+	}
+	res := watch("-n", "2")
+	ch := <-b.subs
+	ch <- api.Event{Time: t0, Kind: api.EventSwitched, Tag: 0x77, PeerULID: netip.MustParseAddr("2001:db8:3::30"), Message: "new pair", Attrs: map[string]string{"reason": "send-timeout"}}
+	ch <- api.Event{Time: t0, Kind: api.EventContextUp, Tag: 0x78}
+	out := <-res
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if len(lines) != 2 {
 		t.Fatalf("want 2 lines:\n%s", out)
 	}
-	wantIn(t, lines[0], "switched", "0x77", "-> 2001:db8:3::30", "new pair", "reason=send-timeout")
-	b.events <- api.Event{Time: t0, Kind: api.EventDaemon, Message: "hi"}
+	wantIn(t, lines[0], "locator-switch", "0x77", "-> 2001:db8:3::30", "new pair", "reason=send-timeout")
+	wantIn(t, lines[1], "context-up", "0x78")
+	res = watch("-n", "1", "-o", "json")
+	(<-b.subs) <- api.Event{Time: t0, Kind: api.EventDaemon, Message: "hi"}
 	var ev api.Event
-	if err := json.Unmarshal([]byte(mustCtl(t, sock, "watch", "-n", "1", "-o", "json")), &ev); err != nil || ev.Message != "hi" {
-		t.Fatalf("json watch: %+v %v", ev, err)
+	if o := <-res; json.Unmarshal([]byte(o), &ev) != nil || ev.Message != "hi" {
+		t.Fatalf("json watch: %q", o)
 	}
 }
 
