@@ -18,7 +18,7 @@ var t0 = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 
 // ctlBackend is a canned daemon for the shim6ctl tests.
 type ctlBackend struct {
-	mu     sync.Mutex
+	mu   sync.Mutex
 	last string // last mutating call, for assertions
 	// subs receives the event channel of each new watcher.
 	subs chan chan api.Event
