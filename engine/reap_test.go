@@ -1,0 +1,123 @@
+package engine
+
+import (
+	"testing"
+	"time"
+
+	"github.com/goshim6/goshim6/dataplane"
+)
+
+// traffic feeds both data planes' activity as if a ULP exchanged packets
+// every 100 ms on whatever pair is current, delivered only when the fake
+// network lets the current pair through (in each direction).
+func traffic(n *fakeNet, a, b *host, ca, cb *Context, d time.Duration, ok func(src, dst string) bool) {
+	end := n.now.Add(d)
+	for n.now.Before(end) {
+		n.run(100 * time.Millisecond)
+		// A -> B on A's current pair.
+		a.e.HandleActivity(n.now, dataplane.Activity{LocalTag: ca.localTag, LastSent: n.now, LastReceived: fromNSOr(ca.lastRecv)})
+		if ok(ca.lpLocal.String(), ca.lpPeer.String()) {
+			b.e.HandleActivity(n.now, dataplane.Activity{LocalTag: cb.localTag, LastSent: fromNSOr(cb.lastSent), LastReceived: n.now})
+		}
+		b.e.HandleActivity(n.now, dataplane.Activity{LocalTag: cb.localTag, LastSent: n.now, LastReceived: fromNSOr(cb.lastRecv)})
+		if ok(cb.lpLocal.String(), cb.lpPeer.String()) {
+			a.e.HandleActivity(n.now, dataplane.Activity{LocalTag: ca.localTag, LastSent: fromNSOr(ca.lastSent), LastReceived: n.now})
+		}
+	}
+}
+
+func fromNSOr(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return fromNS(v)
+}
+
+func TestREAPFailoverAndSwitch(t *testing.T) {
+	n, a, b := twoHosts(t, Config{}, Config{})
+	ca, cb := establish(t, n, a, b)
+	up := func(src, dst string) bool { return true }
+	traffic(n, a, b, ca, cb, 5*time.Second, up)
+	// The ULID prefixes fail: nothing from or to a1 or b1 gets through.
+	dead := map[string]bool{a.addrs[0].String(): true, b.addrs[0].String(): true}
+	alive := func(src, dst string) bool { return !dead[src] && !dead[dst] }
+	n.filter = func(p pkt) bool { return alive(p.src.String(), p.dst.String()) }
+	traffic(n, a, b, ca, cb, 40*time.Second, alive)
+	if ca.lpLocal != a.addrs[1] || ca.lpPeer != b.addrs[1] || cb.lpLocal != b.addrs[1] || cb.lpPeer != a.addrs[1] {
+		t.Fatalf("pairs after failure: A %v->%v B %v->%v", ca.lpLocal, ca.lpPeer, cb.lpLocal, cb.lpPeer)
+	}
+	// The data planes follow, with the payload extension header.
+	if m := a.dp.maps[ca.localTag]; !m.Shimmed() || m.PeerLocator != b.addrs[1] {
+		t.Fatalf("A mapping %+v", m)
+	}
+	if a.count(EventLocatorSwitch) == 0 || b.count(EventLocatorSwitch) == 0 || a.e.Stats().LocatorSwitches == 0 {
+		t.Fatal("switch not reported")
+	}
+	// Probes went over the wire (RFC 5534 §5.2) and never to anything but
+	// verified locators.
+	if n.countSent(typeProbe) == 0 {
+		t.Fatal("no probes")
+	}
+	for _, p := range n.sent {
+		if h := n.owner[p.dst]; h == nil {
+			t.Fatalf("message to unknown locator %v", p.dst)
+		}
+	}
+	// Healing: REAP goes back to the ULID pair eventually.
+	n.filter = nil
+	traffic(n, a, b, ca, cb, 5*time.Minute, up)
+	if ca.lpLocal != a.addrs[0] || ca.lpPeer != b.addrs[0] {
+		t.Fatalf("did not return to the ULID pair: %v->%v", ca.lpLocal, ca.lpPeer)
+	}
+	if m := a.dp.maps[ca.localTag]; m.Shimmed() {
+		t.Fatal("mapping still shimmed on the ULID pair")
+	}
+}
+
+func TestULPTroubleStartsExploration(t *testing.T) {
+	n, a, b := twoHosts(t, Config{}, Config{})
+	ca, _ := establish(t, n, a, b)
+	from := len(n.sent)
+	a.e.HandleDataPlaneEvent(n.now, dataplane.Event{Kind: dataplane.EventULPTrouble, Src: a.addrs[0], Dst: b.addrs[0]})
+	n.run(100 * time.Millisecond)
+	found := false
+	for _, ty := range n.sentTypes(from) {
+		found = found || ty == typeProbe
+	}
+	if !found {
+		t.Fatal("no probe after ULP trouble")
+	}
+	_ = ca
+}
+
+func TestKeepaliveTimeoutOption(t *testing.T) {
+	n, a, b := twoHosts(t, Config{SendTimeout: 10 * time.Second}, Config{})
+	ca, cb := establish(t, n, a, b)
+	// RFC 5534 §5.3: A's non-default Send Timeout MUST be sent; B uses
+	// it as its Keepalive Timeout.
+	if cb.kaTimeout != 10 || cb.reap.KeepaliveTimeout() != 10*time.Second {
+		t.Fatalf("B keepalive timeout %d / %v", cb.kaTimeout, cb.reap.KeepaliveTimeout())
+	}
+	if ca.kaTimeout != 0 {
+		t.Fatal("B sent a Keepalive Timeout option with the default Send Timeout")
+	}
+	// B receives payload and sends none: it sends keepalives to A.
+	from := len(n.sent)
+	for range 30 {
+		n.run(500 * time.Millisecond)
+		a.e.HandleActivity(n.now, dataplane.Activity{LocalTag: ca.localTag, LastSent: n.now})
+		b.e.HandleActivity(n.now, dataplane.Activity{LocalTag: cb.localTag, LastReceived: n.now})
+	}
+	k := 0
+	for _, ty := range n.sentTypes(from) {
+		if ty == typeKeepalive {
+			k++
+		}
+	}
+	if k == 0 {
+		t.Fatal("no keepalives")
+	}
+	if ca.reap.State().String() != "operational" {
+		t.Fatalf("A left Operational despite keepalives: %v", ca.reap.State())
+	}
+}
