@@ -119,6 +119,10 @@ type LimitsConfig struct {
 
 // DataPlaneConfig controls the eBPF data plane.
 type DataPlaneConfig struct {
+	// Kind is "ebpf" (default: packets are rewritten in the kernel) or
+	// "memory" (control plane only: contexts are negotiated and watched,
+	// no packet is rewritten; for trying shim6d and for tests).
+	Kind string `toml:"kind"`
 	// KeepOnExit leaves the data plane (programs, maps, rules) in place
 	// when shim6d stops, so established contexts keep forwarding; the next
 	// start adopts it.
@@ -150,6 +154,7 @@ func Default() Config {
 		Trigger:  TriggerConfig{Packets: 10},
 		Limits:   LimitsConfig{MaxContexts: 65536, GCIdle: 10 * time.Minute},
 		DataPlane: DataPlaneConfig{
+			Kind:   "ebpf",
 			PinDir: "/sys/fs/bpf/goshim6",
 		},
 		Log: LogConfig{Level: "info", Format: "text"},
@@ -266,6 +271,9 @@ func (c *Config) Validate() error {
 	if c.Limits.GCIdle != 0 && c.Limits.GCIdle < time.Minute {
 		bad("limits.gc_idle", "must be 0 (never) or at least 1m (got %v)", c.Limits.GCIdle)
 	}
+	if c.DataPlane.Kind != "ebpf" && c.DataPlane.Kind != "memory" {
+		bad("dataplane.kind", "must be \"ebpf\" or \"memory\" (got %q)", c.DataPlane.Kind)
+	}
 	if !filepath.IsAbs(c.DataPlane.PinDir) {
 		bad("dataplane.pin_dir", "must be an absolute path (got %q)", c.DataPlane.PinDir)
 	}
@@ -317,8 +325,8 @@ func (c *Config) notReloadable(old Config) []string {
 	if c.Security != old.Security {
 		keys = append(keys, "security")
 	}
-	if c.DataPlane.PinDir != old.DataPlane.PinDir {
-		keys = append(keys, "dataplane.pin_dir")
+	if c.DataPlane.PinDir != old.DataPlane.PinDir || c.DataPlane.Kind != old.DataPlane.Kind {
+		keys = append(keys, "dataplane.kind/pin_dir")
 	}
 	if c.Metrics != old.Metrics {
 		keys = append(keys, "metrics.listen")

@@ -85,7 +85,11 @@ func (d *Daemon) MetricsAddr() string {
 }
 
 // Loop returns the event loop (for tests and embedding).
-func (d *Daemon) Loop() *Loop { return d.loop }
+func (d *Daemon) Loop() *Loop {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.loop
+}
 
 // Run starts shim6d and serves until ctx is done, then stops cleanly. It
 // returns an error that says what to fix when the daemon cannot start.
@@ -166,7 +170,9 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		Trigger:      triggerFilter(func() *Config { return d.cfg }),
 		OnEvent:      d.onEvent,
 	})
+	d.mu.Lock()
 	d.loop = loop
+	d.mu.Unlock()
 	core, err := env.NewCore(CoreParams{
 		Config:    cfg,
 		Identity:  d.id,
@@ -184,7 +190,9 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		return fmt.Errorf("engine: %w", err)
 	}
 	loop.core = core
+	d.mu.Lock()
 	d.core = core
+	d.mu.Unlock()
 
 	d.metrics = NewMetrics(d.opts.Version, func(ctx context.Context) (Snapshot, error) {
 		return loop.Snapshot(ctx, d.extraCounters)
@@ -484,8 +492,11 @@ func (d *Daemon) Reload(ctx context.Context) error {
 }
 
 func (d *Daemon) reload(ctx context.Context) error {
-	if d.opts.ConfigPath == "" || d.loop == nil {
-		return errors.New("nothing to reload")
+	d.mu.Lock()
+	started := d.loop != nil && d.core != nil
+	d.mu.Unlock()
+	if d.opts.ConfigPath == "" || !started {
+		return errors.New("nothing to reload (no configuration file, or not started yet)")
 	}
 	nc, err := LoadConfig(d.opts.ConfigPath, false)
 	if err != nil {
