@@ -16,9 +16,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"syscall"
 	"time"
 
@@ -83,6 +86,14 @@ type state struct {
 type Manager struct {
 	// StateDir overrides DefaultStateDir (tests use a temporary one).
 	StateDir string
+	// RelayCommand, when set, returns the command that runs the delay
+	// relays of a lab in the background (cmd/shim6lab: itself with the
+	// hidden "relay" subcommand), so that delayed links keep working after
+	// Up returns. Up starts it inside the lab's core namespace (Down stops
+	// it with everything else) and waits until it writes "ready" to file
+	// descriptor 3. When nil, the relays run inside the calling process
+	// until the Lab is closed.
+	RelayCommand func(name string) *exec.Cmd
 }
 
 func (m Manager) dir() string {
@@ -161,13 +172,21 @@ func (m Manager) Up(name string, cfg Config) (*Lab, error) {
 	} else if len(left) > 0 {
 		return nil, fmt.Errorf("%w: %s has leftover namespaces %v; run down first", ErrExists, display(name), left)
 	}
-	topo, err := netns.Build(netnsConfig(name, cfg))
+	ncfg := netnsConfig(name, cfg)
+	ncfg.ExternalRelays = m.RelayCommand != nil
+	topo, err := netns.Build(ncfg)
 	if err != nil {
 		return nil, err
 	}
 	st := state{Version: 1, Name: name, Config: cfg, Created: time.Now().UTC().Truncate(time.Second)}
 	if err := writeJSON(m.statePath(name), st); err != nil {
 		return nil, errors.Join(err, topo.Destroy())
+	}
+	if ncfg.ExternalRelays && topo.Relayed() {
+		if err := m.startRelay(name, topo.Core); err != nil {
+			os.Remove(m.statePath(name))
+			return nil, errors.Join(err, topo.Destroy())
+		}
 	}
 	return &Lab{Name: name, Config: cfg, Created: st.Created, Topology: topo}, nil
 }
@@ -216,8 +235,10 @@ func (m Manager) Down(name string) ([]string, error) {
 	for _, n := range names {
 		errs = append(errs, removeNS(n))
 	}
-	if err := os.Remove(m.statePath(name)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		errs = append(errs, err)
+	for _, p := range []string{m.statePath(name), m.relayLog(name)} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
 	}
 	return names, errors.Join(errs...)
 }
@@ -294,6 +315,56 @@ func removeNS(name string) error {
 		n.Close()
 	}
 	return netns.Remove(name)
+}
+
+func (m Manager) relayLog(name string) string {
+	return strings.TrimSuffix(m.statePath(name), ".json") + ".relay.log"
+}
+
+// RelayReadyFd is the descriptor on which a relay process reports
+// readiness by writing "ready".
+const RelayReadyFd = 3
+
+func (m Manager) startRelay(name string, core *netns.NS) error {
+	cmd := m.RelayCommand(name)
+	logPath := m.relayLog(name)
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("lab: relay log: %w", err)
+	}
+	defer logf.Close()
+	r, w, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, logf, logf
+	cmd.ExtraFiles = []*os.File{w} // fd 3
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	err = core.Start(cmd)
+	w.Close()
+	if err != nil {
+		return fmt.Errorf("lab: start relay: %w", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	ready := make(chan bool, 1)
+	go func() {
+		b := make([]byte, 5)
+		n, _ := io.ReadFull(r, b)
+		ready <- string(b[:n]) == "ready"
+	}()
+	select {
+	case ok := <-ready:
+		if ok {
+			return nil
+		}
+		cmd.Process.Kill()
+		return fmt.Errorf("lab: relay did not start (see %s): %v", logPath, <-exited)
+	case <-time.After(10 * time.Second):
+		cmd.Process.Kill()
+		return fmt.Errorf("lab: relay not ready after 10s (see %s)", logPath)
+	}
 }
 
 func display(name string) string {

@@ -35,7 +35,9 @@ type globals struct {
 	output   string
 }
 
-func (g *globals) manager() lab.Manager { return lab.Manager{StateDir: g.stateDir} }
+func (g *globals) manager() lab.Manager {
+	return lab.Manager{StateDir: g.stateDir, RelayCommand: g.relayCommand}
+}
 
 func (g *globals) json() bool { return g.output == "json" }
 

@@ -30,7 +30,11 @@ func newStatusCmd(g *globals) *cobra.Command {
 				return writeJSON(cmd.OutOrStdout(), st)
 			}
 			w := cmd.OutOrStdout()
-			fmt.Fprintf(w, "%s, up since %s: %d hosts, %d providers\n\n", title(g.name), st.Created.Local().Format("2006-01-02 15:04:05"), st.Config.Hosts, st.Config.Providers)
+			fmt.Fprintf(w, "%s, up since %s: %d hosts, %d providers", title(g.name), st.Created.Local().Format("2006-01-02 15:04:05"), st.Config.Hosts, st.Config.Providers)
+			if st.Config.Delay > 0 || st.Config.CoreDelay > 0 {
+				fmt.Fprintf(w, ", delay %v per uplink, %v per core link (relayed by the process in core)", st.Config.Delay, st.Config.CoreDelay)
+			}
+			fmt.Fprint(w, "\n\n")
 			printNodes(w, st)
 			fmt.Fprintf(w, "\n%-10s %s\n", "LINK", "STATE")
 			for _, ls := range st.Links {

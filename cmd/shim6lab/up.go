@@ -24,7 +24,8 @@ router. IPv6 only; host h's locator via provider i is 2001:db8:i:h::2.
 Hosts route by source address; providers drop packets whose source is not
 theirs (BCP 38) unless --no-ingress-filter.
 
-Link delay (--delay, --core-delay) needs the kernel's netem qdisc.`,
+Link delay (--delay, --core-delay) is applied in each direction by a relay
+process that up leaves running inside the core namespace (down stops it).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := needRoot(); err != nil {
@@ -56,8 +57,8 @@ Link delay (--delay, --core-delay) needs the kernel's netem qdisc.`,
 	f := cmd.Flags()
 	f.IntVar(&cfg.Hosts, "hosts", 2, "number of hosts (a, b, c, ...; at most 16)")
 	f.IntVar(&cfg.Providers, "providers", 2, "number of providers (p1, p2, ...; at most 16)")
-	f.DurationVar(&cfg.Delay, "delay", 0, "one-way delay on every host uplink (needs netem)")
-	f.DurationVar(&cfg.CoreDelay, "core-delay", 0, "one-way delay on every provider-core link (needs netem)")
+	f.DurationVar(&cfg.Delay, "delay", 0, "one-way delay, each direction, on every host uplink")
+	f.DurationVar(&cfg.CoreDelay, "core-delay", 0, "one-way delay, each direction, on every provider-core link")
 	f.BoolVar(&cfg.NoIngressFilter, "no-ingress-filter", false, "let providers forward packets with any source")
 	return cmd
 }

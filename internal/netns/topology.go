@@ -111,6 +111,13 @@ type Config struct {
 	LinkDelay map[string]time.Duration
 	// NoIngressFilter turns off the providers' BCP 38 source filter.
 	NoIngressFilter bool
+	// Netem implements delays with the netem qdisc (which the CI kernel
+	// lacks) instead of a userspace Relay.
+	Netem bool
+	// ExternalRelays makes Build leave the relays of delayed links to
+	// another process, which calls StartRelays on an attached topology
+	// (cmd/shim6lab does this so the lab outlives the command).
+	ExternalRelays bool
 }
 
 func (c *Config) normalize() error {
@@ -179,6 +186,7 @@ type Link struct {
 	Delay time.Duration
 
 	behind netip.Prefix // addresses reached through the Down end
+	netem  bool         // delay with netem rather than a relay
 	setup  func() error // (re)applies addresses and routes; idempotent
 }
 
@@ -189,6 +197,8 @@ type Topology struct {
 	Providers []*Provider
 	Hosts     []*Host
 	Links     []*Link // host links first, then core links
+
+	relays []*Relay
 }
 
 // Host returns the host with the given name, or nil.
@@ -331,6 +341,7 @@ func assemble(cfg Config, create bool) (*Topology, error) {
 				Delay: delay(u.Link, cfg.Delay),
 
 				behind: pfx,
+				netem:  cfg.Netem,
 			}
 			l.setup = func() error { return t.setupHostLink(h, p, u) }
 			t.Links = append(t.Links, l)
@@ -346,6 +357,7 @@ func assemble(cfg Config, create bool) (*Topology, error) {
 			Delay: delay(name, cfg.CoreDelay),
 
 			behind: p.Prefix,
+			netem:  cfg.Netem,
 		}
 		l.setup = func() error { return t.setupCoreLink(p) }
 		t.Links = append(t.Links, l)
@@ -368,13 +380,22 @@ func (t *Topology) build() error {
 		return err
 	}
 	for _, l := range t.Links {
-		if err := Veth(l.Down.NS, l.Down.Ifname, l.Up.NS, l.Up.Ifname); err != nil {
+		if l.relayed() {
+			if err := l.buildRelayed(); err != nil {
+				return err
+			}
+		} else if err := Veth(l.Down.NS, l.Down.Ifname, l.Up.NS, l.Up.Ifname); err != nil {
 			return err
 		}
 		if err := l.setup(); err != nil {
 			return err
 		}
 		if err := l.applyDelay(); err != nil {
+			return err
+		}
+	}
+	if !t.Config.ExternalRelays {
+		if err := t.StartRelays(); err != nil {
 			return err
 		}
 	}
@@ -568,7 +589,7 @@ func (l *Link) blackholeRules(d Direction) []Rule {
 }
 
 func (l *Link) applyDelay() error {
-	if l.Delay == 0 {
+	if l.Delay == 0 || l.relayed() {
 		return nil
 	}
 	if err := l.Down.NS.SetNetem(l.Down.Ifname, Netem{Delay: l.Delay}); err != nil {
@@ -596,6 +617,12 @@ func (t *Topology) Fail(name string, m Method, dir Direction) error {
 		}
 		return nil
 	case LinkDown:
+		if l.relayed() {
+			// The host's direct peer is the relay's interface.
+			if err := l.Up.NS.LinkDown(l.relayDown()); err != nil {
+				return err
+			}
+		}
 		return l.Up.NS.LinkDown(l.Up.Ifname)
 	}
 	return fmt.Errorf("netns: unknown failure method %d", m)
@@ -615,6 +642,11 @@ func (t *Topology) Heal(name string) error {
 	}
 	if err := l.Up.NS.LinkUp(l.Up.Ifname); err != nil {
 		return err
+	}
+	if l.relayed() {
+		if err := l.Up.NS.LinkUp(l.relayDown()); err != nil {
+			return err
+		}
 	}
 	if err := l.Down.NS.LinkUp(l.Down.Ifname); err != nil {
 		return err
@@ -693,9 +725,11 @@ func (l *Link) status() (LinkStatus, error) {
 	return s, nil
 }
 
-// Close releases all handles; the namespaces stay.
+// Close stops the relays this value started and releases all handles;
+// the namespaces stay.
 func (t *Topology) Close() error {
 	var errs []error
+	t.stopRelays()
 	for _, n := range t.all() {
 		errs = append(errs, n.Close())
 	}
@@ -706,6 +740,7 @@ func (t *Topology) Close() error {
 // removes them. The veths go with their namespaces.
 func (t *Topology) Destroy() error {
 	var errs []error
+	t.stopRelays()
 	for _, n := range t.all() {
 		if pids, err := n.PIDs(); err == nil {
 			for _, pid := range pids {
@@ -742,4 +777,65 @@ func RemoveByPrefix(prefix string) ([]string, error) {
 		errs = append(errs, Remove(name))
 	}
 	return names, errors.Join(errs...)
+}
+
+// A delayed link without netem is built as two veth pairs joined by a
+// Relay in the Up end's namespace:
+//
+//	Down.Ifname <-> rd-LINK ==relay== ru-LINK <-> Up.Ifname
+//
+// rd-/ru- have IPv6 disabled, so they only carry frames. Addresses,
+// routes, rules and failures stay on Down.Ifname and Up.Ifname.
+func (l *Link) relayed() bool { return l.Delay > 0 && !l.netem }
+
+func (l *Link) relayDown() string { return "rd-" + l.Name }
+func (l *Link) relayUp() string   { return "ru-" + l.Name }
+
+func (l *Link) buildRelayed() error {
+	if err := Veth(l.Down.NS, l.Down.Ifname, l.Up.NS, l.relayDown()); err != nil {
+		return err
+	}
+	if err := Veth(l.Up.NS, l.Up.Ifname, l.Up.NS, l.relayUp()); err != nil {
+		return err
+	}
+	for _, ifn := range []string{l.relayDown(), l.relayUp()} {
+		if err := l.Up.NS.SetSysctl("net/ipv6/conf/"+ifn+"/disable_ipv6", "1"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// StartRelays starts the relays of the delayed links (Build does this
+// unless Config.ExternalRelays). They run until Close or Destroy.
+func (t *Topology) StartRelays() error {
+	for _, l := range t.Links {
+		if !l.relayed() {
+			continue
+		}
+		r, err := StartRelay(l.Up.NS, l.relayDown(), l.relayUp(), l.Delay)
+		if err != nil {
+			t.stopRelays()
+			return err
+		}
+		t.relays = append(t.relays, r)
+	}
+	return nil
+}
+
+// Relayed reports whether the topology has links that need relays.
+func (t *Topology) Relayed() bool {
+	for _, l := range t.Links {
+		if l.relayed() {
+			return true
+		}
+	}
+	return false
+}
+
+func (t *Topology) stopRelays() {
+	for _, r := range t.relays {
+		r.Close()
+	}
+	t.relays = nil
 }

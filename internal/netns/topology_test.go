@@ -1,6 +1,7 @@
 package netns_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -299,9 +300,9 @@ func TestAttachAndRemoveByPrefix(t *testing.T) {
 func TestBuildFailureCleansUp(t *testing.T) {
 	nstest.Require(t)
 	prefix := nstest.Prefix()
-	// A delay needs netem; on kernels without it Build must fail and
-	// leave nothing behind. With netem the delay must be in place.
-	topo, err := netns.Build(netns.Config{Prefix: prefix, Delay: 3 * time.Millisecond})
+	// A netem delay needs netem; on kernels without it Build must fail
+	// and leave nothing behind. With netem the delay must be in place.
+	topo, err := netns.Build(netns.Config{Prefix: prefix, Delay: 3 * time.Millisecond, Netem: true})
 	if err != nil {
 		if !errors.Is(err, netns.ErrNoNetem) {
 			t.Fatalf("Build with delay: %v", err)
@@ -315,5 +316,88 @@ func TestBuildFailureCleansUp(t *testing.T) {
 	ne, err := topo.Hosts[0].NS.GetNetem(topo.Hosts[0].Uplinks[0].Ifname)
 	if err != nil || ne.Delay != 3*time.Millisecond {
 		t.Fatalf("delay on uplink: %+v, %v", ne, err)
+	}
+}
+
+// rtt measures one UDP echo round trip from src to dst.
+func rtt(t *testing.T, n *netns.NS, src, dst netip.Addr) time.Duration {
+	t.Helper()
+	// The first exchange also resolves neighbours; measure the second.
+	if err := probe(n, src, dst, echoPort, 3, 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := probe(n, src, dst, echoPort, 1, 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	return time.Since(start)
+}
+
+func TestTopologyDelayRelay(t *testing.T) {
+	const d = 15 * time.Millisecond
+	topo := nstest.Topology(t, netns.Config{Delay: d, LinkDelay: map[string]time.Duration{"b-p2": 0}})
+	startEcho(t, topo)
+	a, b := topo.Host("a"), topo.Host("b")
+	a1, a2, b1, b2 := a.Locators()[0], a.Locators()[1], b.Locators()[0], b.Locators()[1]
+	// a-p1 and b-p1 are delayed: 2*d each way.
+	if got := rtt(t, a.NS, a1, b1); got < 4*d {
+		t.Fatalf("rtt a1-b1 %v, want at least %v", got, 4*d)
+	}
+	// b-p2 is not: a2 to b2 crosses one delayed link.
+	if got := rtt(t, a.NS, a2, b2); got < 2*d || got >= 4*d+50*time.Millisecond {
+		t.Fatalf("rtt a2-b2 %v, want about %v", got, 2*d)
+	}
+
+	// Bulk TCP through two relays arrives intact (GSO frames pass).
+	ln, err := b.NS.Listen("tcp6", netip.AddrPortFrom(b1, 8081).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	got := make(chan []byte, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			got <- nil
+			return
+		}
+		defer c.Close()
+		data, _ := io.ReadAll(c)
+		got <- data
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := a.NS.Dial(ctx, &net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(a1, 0))}, "tcp6", netip.AddrPortFrom(b1, 8081).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload := make([]byte, 2<<20)
+	for i := range payload {
+		payload[i] = byte(i>>8) ^ byte(i)
+	}
+	if _, err := c.Write(payload); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if data := <-got; !bytes.Equal(data, payload) {
+		t.Fatalf("received %d bytes, not the %d sent", len(data), len(payload))
+	}
+
+	// Link down on a relayed link: the host loses carrier; heal restores.
+	if err := topo.Fail("a-p1", netns.LinkDown, netns.DirBoth); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := topo.Status()
+	if st[0].Name != "a-p1" || st[0].Carrier || !st[0].Failed() {
+		t.Fatalf("a-p1 after fail down: %+v", st[0])
+	}
+	if err := probe(a.NS, a1, b1, echoPort, 1, 300*time.Millisecond); err == nil {
+		t.Fatal("a-p1 down but traffic passes")
+	}
+	if err := topo.Heal("a-p1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := probe(a.NS, a1, b1, echoPort, 3, time.Second); err != nil {
+		t.Fatalf("after heal: %v", err)
 	}
 }
