@@ -1,6 +1,7 @@
 package ebpf
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -35,6 +36,8 @@ type DataPlane struct {
 	uplinks   map[string]int // name -> ifindex
 	mappings  map[uint64]dataplane.Mapping
 	ruled     map[pairRule]bool // ULID pairs with shim rules
+	adopted   []dataplane.Mapping
+	ncpu      int // possible CPUs: the length of per-CPU values
 	shimIndex int
 	peerIndex int
 	closed    bool
@@ -84,6 +87,9 @@ func Load(cfg Config) (_ *DataPlane, err error) {
 		}
 	}()
 
+	if d.ncpu, err = cebpf.PossibleCPU(); err != nil {
+		return nil, err
+	}
 	if err := ensureBPFFS(d.linkDir); err != nil {
 		return nil, err
 	}
@@ -290,6 +296,9 @@ func (d *DataPlane) adoptMappings() error {
 		}
 		d.ruled[p] = true
 	}
+	for _, m := range d.mappings {
+		d.adopted = append(d.adopted, m)
+	}
 	return nil
 }
 
@@ -333,8 +342,8 @@ func (d *DataPlane) Install(m dataplane.Mapping) error {
 		}
 		delete(d.ruled, pair)
 	}
-	var zero shim6Activity
-	if err := d.objs.ActivityMap.Update(m.LocalTag, &zero, cebpf.UpdateNoExist); err != nil && !errors.Is(err, cebpf.ErrKeyExist) {
+	zero := make([]shim6Activity, d.ncpu)
+	if err := d.objs.ActivityMap.Update(m.LocalTag, zero, cebpf.UpdateNoExist); err != nil && !errors.Is(err, cebpf.ErrKeyExist) {
 		return fmt.Errorf("activity entry: %w", err)
 	}
 	if hadOld && old.Shimmed() && (!m.Shimmed() || icmpKey(old) != icmpKey(m)) {
@@ -422,6 +431,44 @@ func (d *DataPlane) Mappings() []dataplane.Mapping {
 	return out
 }
 
+// Adopted returns the mappings Load found pinned by a previous loader
+// (empty when it started fresh).
+func (d *DataPlane) Adopted() []dataplane.Mapping {
+	return append([]dataplane.Mapping(nil), d.adopted...)
+}
+
+// Kind names the data plane ("ebpf").
+func (d *DataPlane) Kind() string { return "ebpf" }
+
+// Counters returns Stats as a plain map (zero on error).
+func (d *DataPlane) Counters() map[string]uint64 {
+	s, err := d.Stats()
+	if err != nil {
+		return map[string]uint64{}
+	}
+	return s
+}
+
+// Run delivers the data plane's events to fn until ctx is done (see
+// EventReader).
+func (d *DataPlane) Run(ctx context.Context, fn func(dataplane.Event)) error {
+	r, err := d.NewEventReader()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	return r.Run(ctx, fn)
+}
+
+// Stop is Close when keep is true (the data plane keeps forwarding for the
+// next Load to adopt) and Destroy otherwise.
+func (d *DataPlane) Stop(keep bool) error {
+	if keep {
+		return d.Close()
+	}
+	return d.Destroy()
+}
+
 // ResetTrigger forgets the trigger counters of a ULID pair, so that it can
 // raise another EventTrigger (for example after a failed establishment).
 func (d *DataPlane) ResetTrigger(local, peer netip.Addr) error {
@@ -464,12 +511,12 @@ func (d *DataPlane) ReadActivity(fn func(dataplane.Activity)) error {
 	}
 	const batch = 256
 	keys := make([]uint64, batch)
-	vals := make([]shim6Activity, batch)
+	vals := make([]shim6Activity, batch*d.ncpu)
 	var cursor cebpf.MapBatchCursor
 	for {
 		n, err := d.objs.ActivityMap.BatchLookup(&cursor, keys, vals, nil)
 		for i := range n {
-			emit(keys[i], vals[i])
+			emit(keys[i], sumActivity(vals[i*d.ncpu:(i+1)*d.ncpu]))
 		}
 		if errors.Is(err, cebpf.ErrKeyNotExist) {
 			return nil
@@ -483,10 +530,10 @@ func (d *DataPlane) ReadActivity(fn func(dataplane.Activity)) error {
 	}
 	// Kernels without batch operations (< 5.6).
 	var tag uint64
-	var a shim6Activity
+	var per []shim6Activity
 	it := d.objs.ActivityMap.Iterate()
-	for it.Next(&tag, &a) {
-		emit(tag, a)
+	for it.Next(&tag, &per) {
+		emit(tag, sumActivity(per))
 	}
 	return it.Err()
 }

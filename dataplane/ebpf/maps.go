@@ -115,3 +115,18 @@ func icmpKey(m dataplane.Mapping) shim6IcmpKey {
 func icmpValue(m dataplane.Mapping) shim6IcmpVal {
 	return shim6IcmpVal{LocalUlid: m.LocalULID.As16(), PeerUlid: m.PeerULID.As16()}
 }
+
+// sumActivity folds the per-CPU values of one activity entry: counters
+// add up, times take the latest.
+func sumActivity(per []shim6Activity) shim6Activity {
+	var a shim6Activity
+	for _, p := range per {
+		a.LastTxNs = max(a.LastTxNs, p.LastTxNs)
+		a.LastRxNs = max(a.LastRxNs, p.LastRxNs)
+		a.TxPackets += p.TxPackets
+		a.TxBytes += p.TxBytes
+		a.RxPackets += p.RxPackets
+		a.RxBytes += p.RxBytes
+	}
+	return a
+}

@@ -54,7 +54,10 @@ func TestRestartKeepsForwarding(t *testing.T) {
 	}
 	got := a.dp.Mappings()
 	if len(got) != 1 || got[0] != ma {
-		t.Fatalf("adopted mappings %+v, want [%+v]", got, ma)
+		t.Fatalf("mappings after adoption %+v, want [%+v]", got, ma)
+	}
+	if ad := a.dp.Adopted(); len(ad) != 1 || ad[0] != ma {
+		t.Fatalf("adopted %+v, want [%+v]", ad, ma)
 	}
 	if act := a.activity(ma.LocalTag); act.TxPackets == 0 || act.RxPackets == 0 {
 		t.Fatalf("counters lost across the restart: %+v", act)

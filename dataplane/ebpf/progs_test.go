@@ -33,8 +33,8 @@ var (
 // install writes a mapping into the maps the way DataPlane.Install does.
 func install(t testing.TB, objs *shim6Objects, m dataplane.Mapping) {
 	t.Helper()
-	var zero shim6Activity
-	if err := objs.ActivityMap.Update(m.LocalTag, &zero, cebpf.UpdateNoExist); err != nil && !errors.Is(err, cebpf.ErrKeyExist) {
+	zero := make([]shim6Activity, cebpf.MustPossibleCPU())
+	if err := objs.ActivityMap.Update(m.LocalTag, zero, cebpf.UpdateNoExist); err != nil && !errors.Is(err, cebpf.ErrKeyExist) {
 		t.Fatal(err)
 	}
 	if err := objs.InMap.Put(m.LocalTag, inValue(m)); err != nil {
@@ -52,11 +52,11 @@ func install(t testing.TB, objs *shim6Objects, m dataplane.Mapping) {
 
 func activityOf(t testing.TB, objs *shim6Objects, tag uint64) shim6Activity {
 	t.Helper()
-	var a shim6Activity
-	if err := objs.ActivityMap.Lookup(tag, &a); err != nil {
+	var per []shim6Activity
+	if err := objs.ActivityMap.Lookup(tag, &per); err != nil {
 		t.Fatal(err)
 	}
-	return a
+	return sumActivity(per)
 }
 
 func TestShimHeader(t *testing.T) {
