@@ -37,7 +37,11 @@ func requiredFeatures(cfg Config) []featureCheck {
 // checkFeatures names the first missing kernel feature the configuration
 // needs, wrapping ErrKernelFeature.
 func checkFeatures(cfg Config) error {
-	for _, c := range requiredFeatures(cfg) {
+	return checkFeatureList(requiredFeatures(cfg))
+}
+
+func checkFeatureList(checks []featureCheck) error {
+	for _, c := range checks {
 		err := c.probe()
 		if errors.Is(err, cebpf.ErrNotSupported) {
 			return fmt.Errorf("%w: %s (Linux %s or later)", ErrKernelFeature, c.what, c.kernel)

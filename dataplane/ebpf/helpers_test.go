@@ -191,3 +191,5 @@ func icmpError(src, dst netip.Addr, typ, code uint8, param uint32, invoking []by
 	binary.BigEndian.PutUint16(msg[2:], icmp6Checksum(src, dst, msg))
 	return packet(src, dst, 58, msg)
 }
+
+func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
