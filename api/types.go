@@ -189,7 +189,11 @@ type Status struct {
 	Contexts        int            `json:"contexts"`
 	ContextsByState map[string]int `json:"contexts_by_state,omitempty"`
 	Locators        int            `json:"locators"`
-	Warnings        []string       `json:"warnings,omitempty"`
+	// VerificationFailures counts peer locator lists, parameters or
+	// signatures that did not verify since start (RFC 5535 §7.2,
+	// RFC 3972 §5): a sign of misconfiguration or of an attack.
+	VerificationFailures uint64   `json:"verification_failures"`
+	Warnings             []string `json:"warnings,omitempty"`
 }
 
 // Context is one Shim6 context as seen by the daemon.

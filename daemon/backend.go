@@ -50,6 +50,7 @@ func (b *Backend) Status(ctx context.Context) (api.Status, error) {
 			st.ContextsByState[x.State]++
 		}
 		st.Locators = len(c.Locators(now).Local)
+		st.VerificationFailures = c.Counters()["engine_verification_failures"]
 		return nil
 	})
 	return st, err

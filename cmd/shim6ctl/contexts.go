@@ -278,7 +278,9 @@ func agoSuffix(now, t time.Time) string {
 }
 
 func writeLocators(w io.Writer, title string, ls []api.Locator) {
-	fmt.Fprintf(w, "\n%s:\n", title)
+	if title != "" {
+		fmt.Fprintf(w, "\n%s:\n", title)
+	}
 	if len(ls) == 0 {
 		fmt.Fprintln(w, "  none")
 		return

@@ -222,7 +222,7 @@ func TestCtlMutations(t *testing.T) {
 
 func TestCtlLocatorsStats(t *testing.T) {
 	_, sock := startCtlDaemon(t)
-	wantIn(t, mustCtl(t, sock, "locators"), "generation 4", "2001:db8:1::10", "eth0", "hba", "usable")
+	wantIn(t, mustCtl(t, sock, "locators"), "list generation 4", "2001:db8:1::10", "eth0", "hba", "usable")
 	out := mustCtl(t, sock, "stats")
 	wantIn(t, out, "rx_i1", "drop_bad_checksum")
 	if strings.Contains(out, "zero") {

@@ -41,8 +41,14 @@ are shown per context by "shim6ctl context show".`,
 			if o.json() {
 				return writeJSON(cmd.OutOrStdout(), l)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "locator list generation %d", l.Generation)
-			writeLocators(cmd.OutOrStdout(), "", l.Local)
+			w := cmd.OutOrStdout()
+			writeLocators(w, fmt.Sprintf("local locators (list generation %d)", l.Generation), l.Local)
+			for _, x := range l.Local {
+				if x.Verification == "none" {
+					fmt.Fprintln(w, "\nverification none: not in the HBA set (and no CGA key), so peers cannot verify it;\nit can still be a ULID but is not offered to peers as an alternative locator.")
+					break
+				}
+			}
 			return nil
 		})
 	}

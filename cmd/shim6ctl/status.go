@@ -51,6 +51,9 @@ Exit status 0 when the daemon answered, 1 otherwise.`,
 			fmt.Fprintf(tw, "data plane\t%s\n", dp)
 			fmt.Fprintf(tw, "locators\t%d\n", st.Locators)
 			fmt.Fprintf(tw, "contexts\t%d%s\n", st.Contexts, byState(st.ContextsByState))
+			if st.VerificationFailures > 0 {
+				fmt.Fprintf(tw, "verification failures\t%d (peer locators that did not verify; see shim6ctl watch)\n", st.VerificationFailures)
+			}
 			tw.Flush()
 			for _, wmsg := range st.Warnings {
 				fmt.Fprintf(w, "WARNING: %s\n", wmsg)

@@ -37,7 +37,7 @@ func version() string {
 				v += "+" + s.Value[:12]
 			}
 		}
-		if v != "" {
+		if v != "" && v != "(devel)" {
 			return v
 		}
 	}
@@ -117,7 +117,6 @@ func run() int {
 		}
 	}()
 	if err := d.Run(ctx); err != nil {
-		log.Error("shim6d cannot run", "err", err)
 		fmt.Fprintf(os.Stderr, "shim6d: %v\n", err)
 		return 1
 	}
