@@ -316,9 +316,9 @@ func TestE2EEstablishUpdateVerifyMalformed(t *testing.T) {
 	// Malformed packets: b drops them and carries on.
 	junk := [][]byte{
 		{}, {59}, {59, 0, 0, 0}, make([]byte, 7), make([]byte, 2000),
-		{59, 0, 0x80, 0, 0, 0, 0, 1}, // payload header with an unknown tag
+		{59, 0, 0x80, 0, 0, 0, 0, 1},                            // payload header with an unknown tag
 		{59, 1, 1, 0, 0xff, 0xff, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8}, // I1 with a bad checksum
-		{59, 255, 64, 0, 0, 0, 0, 0},                           // length beyond the packet
+		{59, 255, 64, 0, 0, 0, 0, 0},                            // length beyond the packet
 	}
 	for i := range 50 {
 		junk = append(junk, []byte(fmt.Sprintf("%c%c%cgarbage-%d-......", 59, i%4, i, i)))
