@@ -142,9 +142,7 @@ func (e *Engine) insert(c *Context) {
 	if c.localTag != 0 {
 		e.byTag[c.localTag] = c
 	}
-	if c.state.pending() {
-		e.npending++
-	}
+	e.nstate[c.state]++
 }
 
 // setState moves c to s and keeps the counters and events right.
@@ -152,13 +150,9 @@ func (e *Engine) setState(c *Context, s State, nowNS int64) {
 	if c.state == s {
 		return
 	}
-	wasPending := c.state.pending()
+	e.nstate[c.state]--
+	e.nstate[s]++
 	c.state = s
-	if wasPending && !s.pending() {
-		e.npending--
-	} else if !wasPending && s.pending() {
-		e.npending++
-	}
 	e.emit(Event{Time: fromNS(nowNS), Kind: EventStateChange}, c)
 }
 
@@ -252,9 +246,7 @@ func (e *Engine) remove(c *Context) {
 	if c.dead {
 		return
 	}
-	if c.state.pending() {
-		e.npending--
-	}
+	e.nstate[c.state]--
 	c.dead = true
 	e.timers.remove(c)
 	e.dropHandshake(c)

@@ -50,7 +50,7 @@ type Engine struct {
 	byNonce   map[uint32]*Context
 	byPeerTag map[uint64]*Context
 	pds       map[string]*pdsEntry
-	npending  int
+	nstate    [numStates]int
 
 	timers timerQueue
 	codec  codec
@@ -237,23 +237,21 @@ func (e *Engine) HandlePacket(now time.Time, src, dst netip.Addr, b []byte) {
 		e.rcvReap(now, src, dst, m, b)
 	case typeError:
 		e.rcvError(now, src, dst, m)
-	default:
-		e.unknownType(now, src, dst, m, b)
 	}
 }
 
-// unknownType answers a type this engine does not know: Error code 0
-// pointing at the type octet (RFC 5533 §12.3), or R1bis first when the
-// type is in 64-127 and refers to no context (RFC 5533 §7.17).
-func (e *Engine) unknownType(now time.Time, src, dst netip.Addr, m *message, b []byte) {
-	e.sendError(now, dst, src, ErrCodeUnknownType, 2, b)
-}
+// pending counts the contexts this host is establishing (I1-SENT,
+// I2-SENT), bounded by Config.MaxPending.
+func (e *Engine) pending() int { return e.nstate[StateI1Sent] + e.nstate[StateI2Sent] }
 
 // Stats returns the engine's counters.
 func (e *Engine) Stats() Stats {
 	s := e.stats
 	s.Contexts = len(e.byULID)
-	s.Pending = e.npending
+	s.Pending = e.pending()
+	s.Established = e.nstate[StateEstablished]
+	s.Recovering = e.nstate[StateI2bisSent]
+	s.NegativeCache = e.nstate[StateEFailed] + e.nstate[StateNoSupport]
 	s.TimerQueue = e.timers.len()
 	s.Drops = make(map[string]uint64)
 	for r, n := range e.drops {

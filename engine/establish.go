@@ -56,7 +56,7 @@ func (e *Engine) initiate(now time.Time, lu, pu netip.Addr, fii uint32) (*Contex
 		}
 		e.remove(c)
 	}
-	if len(e.byULID) >= e.cfg.MaxContexts || e.npending >= e.cfg.MaxPending {
+	if len(e.byULID) >= e.cfg.MaxContexts || e.pending() >= e.cfg.MaxPending {
 		e.limit(now, "contexts or pending handshakes")
 		return nil, ErrLimit
 	}

@@ -47,8 +47,8 @@ func TestEstablishHBA(t *testing.T) {
 	if a.count(EventContextUp) != 1 || b.count(EventContextUp) != 1 {
 		t.Fatal("context-up events missing")
 	}
-	if a.e.npending != 0 || b.e.npending != 0 {
-		t.Fatalf("pending %d %d", a.e.npending, b.e.npending)
+	if a.e.pending() != 0 || b.e.pending() != 0 {
+		t.Fatalf("pending %d %d", a.e.pending(), b.e.pending())
 	}
 	st := a.e.Stats()
 	if st.Contexts != 1 || st.HandshakesEstablished != 1 || st.TxByType[typeI1] != 1 || st.RxByType[typeR2] != 1 {

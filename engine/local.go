@@ -126,7 +126,32 @@ func (e *Engine) setLocal(locs []LocalLocator) error {
 		}
 		ls.sig = sig
 	}
+	if err := fitsI2(e.cfg, &ls); err != nil {
+		return err
+	}
 	e.local = ls
+	return nil
+}
+
+// fitsI2 checks that the largest message carrying our locators (an I2bis
+// with every option) stays within 1280 octets with its IPv6 header
+// (RFC 5533 §5.1), so that no message fails to encode later.
+func fitsI2(cfg Config, ls *localSet) error {
+	if len(ls.adv) == 0 || len(cfg.PDS) == 0 {
+		return nil
+	}
+	m := &message{typ: typeI2bis, tag: 1, ptag: 1, validator: make([]byte, validatorLen),
+		hasULIDs: true, ulidSender: ls.adv[0].Addr, ulidRecv: ls.adv[0].Addr,
+		hasFII: true, hasKATimeout: true, kaTimeout: 1,
+		hasLocList: true, hasPrefs: true, prefElemLen: 3, pds: cfg.PDS, sig: ls.sig}
+	for _, l := range ls.adv {
+		m.locs = append(m.locs, locEntry{addr: l.Addr, method: l.Method})
+		m.prefs = append(m.prefs, prefElem{})
+	}
+	var c codec
+	if _, err := c.encode(nil, m); err != nil {
+		return fmt.Errorf("%w: %d locators with this PDS and signature do not fit a 1280-octet message: %v", ErrConfig, len(ls.adv), err)
+	}
 	return nil
 }
 

@@ -1,12 +1,15 @@
 package engine
 
 import (
+	"context"
 	"encoding/binary"
+	"strings"
 	"errors"
 	"net/netip"
 	"testing"
 	"time"
 
+	"github.com/goshim6/goshim6/cga"
 	"github.com/goshim6/goshim6/dataplane"
 	"github.com/goshim6/goshim6/wire"
 )
@@ -244,7 +247,7 @@ func TestPendingNeverEstablishedCollected(t *testing.T) {
 	n.filter = func(pkt) bool { return false }
 	a.e.CreateContext(n.now, a.addrs[0], b.addrs[0])
 	n.run(21 * time.Second)
-	if c := a.ctx(t, b); stateOf(c) != StateEFailed || len(a.e.byTag) != 0 || a.e.npending != 0 {
+	if c := a.ctx(t, b); stateOf(c) != StateEFailed || len(a.e.byTag) != 0 || a.e.pending() != 0 {
 		t.Fatalf("state %v", stateOf(c))
 	}
 }
@@ -345,5 +348,24 @@ func TestManagementAPI(t *testing.T) {
 	}
 	if a.count(EventLocatorSwitch) != 1 {
 		t.Fatal("switch event")
+	}
+}
+
+func TestTooManyLocalLocatorsForOneMessage(t *testing.T) {
+	// A valid HBA PDS made large by an extension.
+	set, err := cga.GenerateHBA(context.Background(), []netip.Prefix{netip.MustParsePrefix("2001:db8:a1::/64")}, nil,
+		cga.Options{Rand: newSeeded(1), Extensions: []cga.Extension{{Type: 0x7777, Data: make([]byte, 700)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	locs := []LocalLocator{{Addr: set.Addrs[0], Method: MethodHBA}}
+	if _, err := New(Config{PDS: set.Params, LocalLocators: locs}, Deps{Sender: &host{}}); err != nil {
+		t.Fatalf("one locator: %v", err)
+	}
+	for i := range 31 {
+		locs = append(locs, LocalLocator{Addr: netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0xa1, 15: byte(i + 1)}), Method: MethodHBA})
+	}
+	if _, err := New(Config{PDS: set.Params, LocalLocators: locs}, Deps{Sender: &host{}}); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "1280") {
+		t.Fatalf("oversized locator set accepted: %v", err)
 	}
 }

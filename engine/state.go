@@ -13,6 +13,7 @@ const (
 	StateEstablished
 	StateEFailed
 	StateNoSupport
+	numStates
 )
 
 var stateNames = [...]string{

@@ -3,7 +3,7 @@ package engine
 // Stats are the engine's counters (see Engine.Stats).
 type Stats struct {
 	// Gauges.
-	Contexts, Established, Pending, TimerQueue int
+	Contexts, Established, Pending, Recovering, NegativeCache, TimerQueue int
 
 	RxPackets  uint64
 	Dropped    uint64
