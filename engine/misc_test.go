@@ -3,9 +3,9 @@ package engine
 import (
 	"context"
 	"encoding/binary"
-	"strings"
 	"errors"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
