@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,13 +20,33 @@ import (
 	"github.com/goshim6/goshim6/lab"
 )
 
-var seq atomic.Int32
+var (
+	seq   atomic.Int32
+	sweep sync.Once
+)
+
+// sweepDeadTestLabs removes labs that test processes which died left
+// behind (names t<PID>_<N>).
+func sweepDeadTestLabs() {
+	labs, _ := lab.Manager{StateDir: os.TempDir()}.Labs()
+	for _, name := range labs {
+		var pid, n int
+		if _, err := fmt.Sscanf(name, "t%d_%d", &pid, &n); err != nil || pid == os.Getpid() {
+			continue
+		}
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil {
+			continue
+		}
+		lab.Manager{StateDir: os.TempDir()}.Down(name)
+	}
+}
 
 // newLab returns a manager with a private state dir and a unique lab name
 // whose namespaces are removed at cleanup.
 func newLab(t *testing.T) (lab.Manager, string) {
 	t.Helper()
 	nstest.Require(t)
+	sweep.Do(sweepDeadTestLabs)
 	m := lab.Manager{StateDir: t.TempDir()}
 	name := fmt.Sprintf("t%d_%d", os.Getpid(), seq.Add(1))
 	t.Cleanup(func() { m.Down(name) })

@@ -66,8 +66,10 @@ func (c *Conn) LocalAddr() net.Addr { return c.c.LocalAddr() }
 
 // Send sends msg (starting at the Shim6 header) from src to dst. src must
 // be one of this host's addresses (IPV6_PKTINFO); the kernel routes by it,
-// so on a source-routed multihomed host it also picks the provider. It
-// implements the engine's Sender.
+// so on a source-routed multihomed host it also picks the provider. A
+// zero src lets the kernel choose the source, which a Shim6 sender should
+// never want: the peer only accepts verified locators. It implements the
+// engine's Sender.
 func (c *Conn) Send(src, dst netip.Addr, msg []byte) error {
 	return c.SendVia(src, dst, 0, msg)
 }
