@@ -174,7 +174,7 @@ static __always_inline int ratelimit_ok(__u32 kind, const struct config *cfg)
 	struct ratelimit *r = bpf_map_lookup_elem(&ratelimit_map, &kind);
 	if (!r)
 		return 0;
-	__u64 now = bpf_ktime_get_ns();
+	__u64 now = bpf_ktime_get_coarse_ns();
 	if (now - r->window_start >= cfg->event_window_ns) {
 		r->window_start = now;
 		r->count = 0;
@@ -204,7 +204,7 @@ static __always_inline void emit(__u8 kind, const void *src, const void *dst, __
 	__builtin_memcpy(e->dst, dst, 16);
 	e->packets = packets;
 	e->bytes = bytes;
-	e->time_ns = bpf_ktime_get_ns();
+	e->time_ns = bpf_ktime_get_coarse_ns();
 	bpf_ringbuf_submit(e, 0);
 	count(STAT_EV_UNKNOWN_TAG + kind - EV_UNKNOWN_TAG);
 }
@@ -245,7 +245,7 @@ static __always_inline void activity_rx(__u64 tag, __u64 bytes)
 	struct activity *a = bpf_map_lookup_elem(&activity_map, &tag);
 	if (!a)
 		return;
-	a->last_rx_ns = bpf_ktime_get_ns();
+	a->last_rx_ns = bpf_ktime_get_coarse_ns();
 	a->rx_packets += 1;
 	a->rx_bytes += bytes;
 }
@@ -255,7 +255,7 @@ static __always_inline void activity_tx(__u64 tag, __u64 packets, __u64 bytes)
 	struct activity *a = bpf_map_lookup_elem(&activity_map, &tag);
 	if (!a)
 		return;
-	a->last_tx_ns = bpf_ktime_get_ns();
+	a->last_tx_ns = bpf_ktime_get_coarse_ns();
 	a->tx_packets += packets;
 	a->tx_bytes += bytes;
 }
@@ -392,16 +392,13 @@ int shim6_out(struct __sk_buff *skb)
 		count(STAT_OUT_ADJUST_FAIL);
 		return TC_ACT_SHOT;
 	}
-	__u8 hdr[SHIM6_HLEN];
-	__builtin_memcpy(hdr, v->shim_hdr, SHIM6_HLEN);
-	hdr[0] = nh;
-	if (bpf_skb_store_bytes(skb, ETH_HLEN + IP6_HLEN + ext, hdr, SHIM6_HLEN, 0)) {
-		count(STAT_OUT_ADJUST_FAIL);
-		return TC_ACT_SHOT;
-	}
 	if (ext) {
+		__u8 hdr[SHIM6_HLEN];
+		__builtin_memcpy(hdr, v->shim_hdr, SHIM6_HLEN);
+		hdr[0] = nh;
 		__u8 p = IPPROTO_SHIM6;
-		if (bpf_skb_store_bytes(skb, ETH_HLEN + nh_off, &p, 1, 0)) {
+		if (bpf_skb_store_bytes(skb, ETH_HLEN + IP6_HLEN + ext, hdr, SHIM6_HLEN, 0) ||
+		    bpf_skb_store_bytes(skb, ETH_HLEN + nh_off, &p, 1, 0)) {
 			count(STAT_OUT_ADJUST_FAIL);
 			return TC_ACT_SHOT;
 		}
@@ -410,13 +407,18 @@ int shim6_out(struct __sk_buff *skb)
 	data = (void *)(long)skb->data;
 	data_end = (void *)(long)skb->data_end;
 	ip6 = data + ETH_HLEN;
-	if ((void *)(ip6 + 1) > data_end) {
+	__u8 *sh = data + ETH_HLEN + IP6_HLEN;
+	if ((void *)(sh + SHIM6_HLEN) > data_end) {
 		count(STAT_OUT_ADJUST_FAIL);
 		return TC_ACT_SHOT;
 	}
-	ip6->payload_len = bpf_htons(plen + SHIM6_HLEN);
-	if (!ext)
+	if (!ext) {
+		/* The common case: the header right after the IPv6 header. */
+		__builtin_memcpy(sh, v->shim_hdr, SHIM6_HLEN);
+		sh[0] = nh;
 		ip6->nexthdr = IPPROTO_SHIM6;
+	}
+	ip6->payload_len = bpf_htons(plen + SHIM6_HLEN);
 	__builtin_memcpy(&ip6->saddr, v->local_loc, 16);
 	__builtin_memcpy(&ip6->daddr, v->peer_loc, 16);
 	count(STAT_OUT_SHIMMED);
@@ -630,7 +632,9 @@ int shim6_in(struct __sk_buff *skb)
 	}
 
 	__u8 sh[SHIM6_HLEN];
-	if (bpf_skb_load_bytes(skb, ETH_HLEN + off, sh, sizeof(sh))) {
+	if (off == IP6_HLEN && data + ETH_HLEN + IP6_HLEN + SHIM6_HLEN <= data_end) {
+		__builtin_memcpy(sh, data + ETH_HLEN + IP6_HLEN, SHIM6_HLEN);
+	} else if (bpf_skb_load_bytes(skb, ETH_HLEN + off, sh, sizeof(sh))) {
 		count(STAT_IN_MALFORMED);
 		return TC_ACT_SHOT;
 	}
@@ -656,21 +660,24 @@ int shim6_in(struct __sk_buff *skb)
 
 	/* RFC 5533 §12.2: restore the ULIDs, give the preceding header the
 	 * payload's protocol and remove the payload extension header. */
-	__u8 w[4];
+	/* Payload length, next header, hop limit and both addresses are one
+	 * contiguous 36-byte run of the IPv6 header: one store. */
+	struct {
+		__be16 plen;
+		__u8 nexthdr;
+		__u8 hop_limit;
+		__u8 addrs[32];
+	} h;
 	__u16 plen = bpf_ntohs(ip6->payload_len);
 	if (plen < SHIM6_HLEN) {
 		count(STAT_IN_MALFORMED);
 		return TC_ACT_SHOT;
 	}
-	plen -= SHIM6_HLEN;
-	w[0] = plen >> 8;
-	w[1] = plen & 0xff;
-	w[2] = off == IP6_HLEN ? sh[0] : ip6->nexthdr;
-	w[3] = ip6->hop_limit;
-	if (bpf_skb_store_bytes(skb, ETH_HLEN + offsetof(struct ipv6hdr, saddr), v->peer_ulid, 32,
-				BPF_F_RECOMPUTE_CSUM))
-		goto fail;
-	if (bpf_skb_store_bytes(skb, ETH_HLEN + offsetof(struct ipv6hdr, payload_len), w, 4,
+	h.plen = bpf_htons(plen - SHIM6_HLEN);
+	h.nexthdr = off == IP6_HLEN ? sh[0] : ip6->nexthdr;
+	h.hop_limit = ip6->hop_limit;
+	__builtin_memcpy(h.addrs, v->peer_ulid, 32);
+	if (bpf_skb_store_bytes(skb, ETH_HLEN + offsetof(struct ipv6hdr, payload_len), &h, sizeof(h),
 				BPF_F_RECOMPUTE_CSUM))
 		goto fail;
 	if (off != IP6_HLEN) {
