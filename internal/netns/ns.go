@@ -30,6 +30,11 @@ var (
 	ErrClosed   = errors.New("netns: namespace handle closed")
 )
 
+var (
+	runDirOnce sync.Once
+	runDirErr  error
+)
+
 // NS is an open handle on a named network namespace.
 type NS struct {
 	name string
@@ -56,6 +61,10 @@ func Create(name string) (*NS, error) {
 	}
 	if err := os.MkdirAll(RunDir, 0o755); err != nil {
 		return nil, fmt.Errorf("netns: %w", err)
+	}
+	runDirOnce.Do(func() { runDirErr = prepareRunDir() })
+	if runDirErr != nil {
+		return nil, fmt.Errorf("netns: prepare %s: %w", RunDir, runDirErr)
 	}
 	path := filepath.Join(RunDir, name)
 	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE|os.O_EXCL, 0o444)
@@ -136,13 +145,71 @@ func Remove(name string) error {
 		return err
 	}
 	path := filepath.Join(RunDir, name)
-	if err := unix.Unmount(path, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
-		return fmt.Errorf("netns: unmount %s: %w", name, err)
+	// When /run/netns shares propagation with its parent mount, the bind
+	// mount exists twice at the same path: unmount until none is left.
+	for i := 0; i < 16; i++ {
+		err := unix.Unmount(path, unix.MNT_DETACH)
+		if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOENT) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("netns: unmount %s: %w", name, err)
+		}
 	}
-	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+	err := os.Remove(path)
+	if errors.Is(err, unix.EBUSY) {
+		err = removeHidden(path)
+	}
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("netns: remove %s: %w", name, err)
 	}
 	return nil
+}
+
+// removeHidden removes a name whose bind mount got covered: someone bind
+// mounted RunDir onto itself after the namespace was created (iproute2
+// does that when RunDir is not a mount point), so the mount sits on the
+// directory underneath, unreachable by path, and unlink says EBUSY. In a
+// private mount namespace of its own, one thread uncovers the directory,
+// unmounts its copy and unlinks the file; the kernel then detaches the
+// hidden mount everywhere (mounts on an unlinked dentry go away).
+func removeHidden(path string) error {
+	errc := make(chan error, 1)
+	go func() {
+		// Never unlocked: the thread's mount namespace differs from the
+		// process's, so it must die with this goroutine.
+		runtime.LockOSThread()
+		if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
+			errc <- fmt.Errorf("unshare mount namespace: %w", err)
+			return
+		}
+		// Private first, so that nothing below propagates out.
+		if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+			errc <- fmt.Errorf("make private: %w", err)
+			return
+		}
+		for i := 0; i < 16 && unix.Unmount(RunDir, unix.MNT_DETACH) == nil; i++ {
+		}
+		for i := 0; i < 16 && unix.Unmount(path, unix.MNT_DETACH) == nil; i++ {
+		}
+		errc <- os.Remove(path)
+	}()
+	return <-errc
+}
+
+// prepareRunDir makes RunDir a shared mount point of its own, as iproute2
+// does, so that a later `ip netns add` does not bind mount RunDir over the
+// namespaces already mounted in it.
+func prepareRunDir() error {
+	err := unix.Mount("", RunDir, "none", unix.MS_SHARED|unix.MS_REC, "")
+	if err == nil || !errors.Is(err, unix.EINVAL) {
+		return err
+	}
+	// Not a mount point yet.
+	if err := unix.Mount(RunDir, RunDir, "none", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return err
+	}
+	return unix.Mount("", RunDir, "none", unix.MS_SHARED|unix.MS_REC, "")
 }
 
 // List returns the names under RunDir that start with prefix, sorted.
