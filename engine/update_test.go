@@ -188,3 +188,37 @@ func TestUpdateFromStaleLocatorsGetsR1bis(t *testing.T) {
 		t.Fatalf("sent %v", got)
 	}
 }
+
+// The ULID address itself goes away at A (RFC 5533 §10.1): the Update
+// leaves from A's remaining locator, carries the new list (the PDS still
+// covers the ULID), and B stops using the old address.
+func TestLocalULIDRemoved(t *testing.T) {
+	n, a, b := twoHosts(t, Config{}, Config{})
+	ca, cb := establish(t, n, a, b)
+	gone := a.addrs[0]
+	from := len(n.sent)
+	if err := a.e.SetLocalLocators(n.now, a.e.local.all[1:]); err != nil {
+		t.Fatal(err)
+	}
+	n.filter = func(p pkt) bool { return p.src != gone && p.dst != gone }
+	n.run(200 * time.Millisecond)
+	var upd pkt
+	for _, p := range n.sent[from:] {
+		if typeOf(p) == typeUpdateReq {
+			upd = p
+		}
+	}
+	if upd.b == nil || upd.src != a.addrs[1] {
+		t.Fatalf("update from %v", upd.src)
+	}
+	if len(cb.peerLocs) != 1 || cb.peerLocs[0].addr != a.addrs[1] || cb.peerHas(gone) {
+		t.Fatalf("B's Ls(peer) %+v", cb.peerLocs)
+	}
+	traffic(n, a, b, ca, cb, 30*time.Second, func(src, dst string) bool { return src != gone.String() && dst != gone.String() })
+	if cb.lpPeer != a.addrs[1] || ca.lpLocal != a.addrs[1] {
+		t.Fatalf("pairs: A %v->%v, B %v->%v", ca.lpLocal, ca.lpPeer, cb.lpLocal, cb.lpPeer)
+	}
+	if ca.upd != nil {
+		t.Fatal("update not acknowledged")
+	}
+}
