@@ -207,6 +207,9 @@ func searchModifier(ctx context.Context, tmpl []byte, opts Options) ([16]byte, e
 	copy(start[:], tmpl)
 	zeroBits := 16 * opts.Sec
 	if zeroBits == 0 {
+		if opts.Progress != nil {
+			opts.Progress(Progress{Sec: 0, Expected: 1, Done: true})
+		}
 		return start, nil
 	}
 	workers := opts.Workers

@@ -112,6 +112,12 @@ func TestModifierArithmetic(t *testing.T) {
 	if got := addModifier(all, 2); got != [16]byte{15: 1} {
 		t.Errorf("add wrap: %x", got)
 	}
+	if got := subModifier([16]byte{15: 1}, 2); got != all {
+		t.Errorf("sub wrap: %x", got)
+	}
+	if got := subModifier([16]byte{7: 2}, 1); got != [16]byte{7: 1, 8: 0xff, 9: 0xff, 10: 0xff, 11: 0xff, 12: 0xff, 13: 0xff, 14: 0xff, 15: 0xff} {
+		t.Errorf("sub borrow: %x", got)
+	}
 	lo := [16]byte{7: 1, 8: 0xff, 9: 0xff, 10: 0xff, 11: 0xff, 12: 0xff, 13: 0xff, 14: 0xff, 15: 0xff}
 	if got := addModifier(lo, 1); got != [16]byte{7: 2} {
 		t.Errorf("add carry into high half: %x", got)

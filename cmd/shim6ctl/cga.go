@@ -105,7 +105,7 @@ func newCGAGenCommand() *cobra.Command {
 			if f.json {
 				return cgaJSON(c.OutOrStdout(), map[string]any{
 					"address": addr, "prefix": pfx, "sec": f.sec, "params_file": f.out,
-					"params_len": len(params), "rsa_bits": key.N.BitLen(), "key_file": keyFile + keyOut,
+					"params_len": len(params), "rsa_bits": key.N.BitLen(), "key_file": cgaFirstNonEmpty(keyFile, keyOut),
 					"attempts": pr.last.Attempts, "elapsed_ms": pr.last.Elapsed.Milliseconds(),
 				})
 			}
@@ -280,4 +280,13 @@ func cgaInterrupted(c *cobra.Command, ctx context.Context, err error) error {
 		return exitError{130}
 	}
 	return err
+}
+
+func cgaFirstNonEmpty(s ...string) string {
+	for _, x := range s {
+		if x != "" {
+			return x
+		}
+	}
+	return ""
 }

@@ -167,6 +167,7 @@ func TestCGAVerifyInterop(t *testing.T) {
 	if len(files) < 7 {
 		t.Fatalf("%d vectors", len(files))
 	}
+	files = append(files, "../../cga/testdata/sec2/cga-sec2-rsa1024.params")
 	for _, f := range files {
 		addrs, _ := os.ReadFile(strings.TrimSuffix(f, ".params") + ".addr")
 		args := append([]string{"cga", "verify", "--params", f}, strings.Fields(string(addrs))...)
