@@ -81,6 +81,8 @@ type ParseError struct {
 	Code ErrorCode
 	// Detail is a human-readable explanation.
 	Detail string
+
+	incomplete bool // the message could not be decoded to the end
 }
 
 func (e *ParseError) Error() string {

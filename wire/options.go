@@ -161,14 +161,14 @@ func decodeOptions(msg []byte, start int, t MessageType, o *Options) error {
 	for p.off < len(msg) {
 		off := p.off
 		if len(msg)-off < optionHeaderLen {
-			return perr(ErrTruncated, off, "option header")
+			return p.fail(perr(ErrTruncated, off, "option header"))
 		}
 		typ := OptionType(binary.BigEndian.Uint16(msg[off:]) >> 1)
 		crit := msg[off+1]&1 != 0
 		length := int(binary.BigEndian.Uint16(msg[off+2:]))
 		total := optionTotalLen(length)
 		if off+total > len(msg) {
-			return perr(ErrOptionLength, off+2, fmt.Sprintf("option %d of length %d runs past the header end", typ, length))
+			return p.fail(perr(ErrOptionLength, off+2, fmt.Sprintf("option %d of length %d runs past the header end", typ, length)))
 		}
 		data := msg[off+optionHeaderLen : off+optionHeaderLen+length]
 		p.off += total
@@ -182,20 +182,30 @@ func decodeOptions(msg []byte, start int, t MessageType, o *Options) error {
 			continue
 		}
 		if p.seen.has(typ) {
-			return perr(ErrDuplicateOption, off, typ.String())
+			return p.fail(perr(ErrDuplicateOption, off, typ.String()))
 		}
 		p.seen |= 1 << typ
 		if err := p.decodeKnown(typ, off, data, o); err != nil {
-			return err
+			return p.fail(err)
 		}
 	}
-	if err := p.crossCheck(o); err != nil {
-		return err
-	}
 	if p.critical != nil {
+		// RFC 5533 §5.15: with C=1 the rest of the message MUST NOT be
+		// processed; the critical option is the answer.
 		return p.critical
 	}
-	return nil
+	return p.crossCheck(o)
+}
+
+// fail returns err, unless an unknown critical option came first: then
+// that option decides (Error code 1), and the message is incomplete.
+func (p *optionParser) fail(err error) error {
+	if p.critical == nil {
+		return err
+	}
+	c := *p.critical
+	c.incomplete = true
+	return &c
 }
 
 func clone(b []byte) []byte { return append([]byte{}, b...) }

@@ -10,8 +10,11 @@ import "fmt"
 // for an Error message in reply (ErrorReply reports ok: an unknown
 // critical option, code 1, or a Locator Preferences option inconsistent
 // with the Locator List of the same message, codes 3 and 4), the fully
-// decoded message is returned along with the error; otherwise the message
-// is nil. An unknown message type (code 0) returns a nil message.
+// decoded message is returned along with the error (for diagnostics: RFC
+// 5533 §5.15 forbids processing a message with an unknown critical
+// option); otherwise the message is nil. An unknown message type (code 0),
+// or a critical option followed by malformed options, returns a nil
+// message with the reply error.
 func Parse(b []byte) (Message, error) { return parse(b, true) }
 
 // ParseIgnoringChecksum is Parse without the checksum verification, for
@@ -30,7 +33,7 @@ func parse(b []byte, verify bool) (Message, error) {
 		return nil, preply(ErrUnknownType, CodeUnknownType, 2, fmt.Sprintf("type %d", t))
 	}
 	if err := m.decodeFixed(h); err != nil {
-		if _, _, ok := ErrorReply(err); ok {
+		if pe, ok := err.(*ParseError); ok && pe.Reply && !pe.incomplete {
 			return m, err
 		}
 		return nil, err
