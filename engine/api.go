@@ -36,6 +36,7 @@ type ContextInfo struct {
 	Pinned                  bool
 	UpdatePending           bool
 	PeerKeepaliveTimeout    time.Duration
+	SendTimeout             time.Duration
 	Created, LastActive     time.Time
 	HoldUntil, RetransmitAt time.Time
 	Reap                    string
@@ -49,6 +50,7 @@ func (e *Engine) info(c *Context) ContextInfo {
 		PeerGeneration: c.peerGen, LocalGeneration: c.localGen,
 		Initiator: c.initiator, UpdatePending: c.upd != nil,
 		PeerKeepaliveTimeout: time.Duration(c.kaTimeout) * time.Second,
+		SendTimeout:          e.sendTimeoutOf(c),
 		Created:              fromNS(c.created), LastActive: fromNS(c.lastActive),
 	}
 	if c.state.negative() && c.expireAt != never {
@@ -194,6 +196,35 @@ func (e *Engine) Pin(now time.Time, t uint64, local, peer netip.Addr) error {
 	e.reapApply(c, now, c.reap.Pin(now, reap.Pair{Local: local, Peer: peer}, e.acts[:0]))
 	e.schedule(c, now)
 	return nil
+}
+
+// SetSendTimeout sets the REAP Send Timeout of context t (RFC 5534 §7;
+// 0 restores Config.SendTimeout) and tells the peer in an Update Request
+// with the Keepalive Timeout option (RFC 5534 §5.3: MUST when not the
+// default). Whole seconds, 1 s to 65535 s.
+func (e *Engine) SetSendTimeout(now time.Time, t uint64, d time.Duration) error {
+	c := e.byTag[t]
+	if c == nil {
+		return ErrNotFound
+	}
+	if c.state != StateEstablished || c.reap == nil {
+		return ErrState
+	}
+	if d != 0 && (d < time.Second || d > 0xffff*time.Second) {
+		return ErrConfig
+	}
+	c.sendTimeout = uint16(d / time.Second)
+	c.reap.SetSendTimeout(e.sendTimeoutOf(c))
+	e.startUpdate(c, now)
+	return nil
+}
+
+// sendTimeoutOf is the Send Timeout in use on c.
+func (e *Engine) sendTimeoutOf(c *Context) time.Duration {
+	if c.sendTimeout != 0 {
+		return time.Duration(c.sendTimeout) * time.Second
+	}
+	return e.cfg.SendTimeout
 }
 
 // Unpin lets REAP choose the pair of context t again.

@@ -72,6 +72,9 @@ type Context struct {
 	peerPDS *pdsEntry
 	// kaTimeout: the peer's Keepalive Timeout option, seconds (0: none).
 	kaTimeout uint16
+	// sendTimeout: this context's own REAP Send Timeout in seconds
+	// (0: Config.SendTimeout).
+	sendTimeout uint16
 
 	hs   *handshake
 	upd  *pendingUpdate

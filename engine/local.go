@@ -192,9 +192,9 @@ func (e *Engine) SetLocalLocators(now time.Time, locs []LocalLocator) error {
 // (RFC 5533 §5.6, §5.7, §5.9, §5.10), and the Keepalive Timeout option
 // (RFC 5534 §5.3: MUST when Send Timeout is not the default).
 func (e *Engine) addLocalOptions(c *Context, m *message) {
-	if e.cfg.SendTimeout != DefaultSendTimeout {
+	if st := e.sendTimeoutOf(c); st != DefaultSendTimeout {
 		m.hasKATimeout = true
-		m.kaTimeout = uint16(e.cfg.SendTimeout / time.Second)
+		m.kaTimeout = uint16(st / time.Second)
 	}
 	if !e.advertises(c.localULID) {
 		return

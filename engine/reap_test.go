@@ -121,3 +121,24 @@ func TestKeepaliveTimeoutOption(t *testing.T) {
 		t.Fatalf("A left Operational despite keepalives: %v", ca.reap.State())
 	}
 }
+
+func TestPerContextSendTimeout(t *testing.T) {
+	n, a, b := twoHosts(t, Config{}, Config{})
+	ca, cb := establish(t, n, a, b)
+	if err := a.e.SetSendTimeout(n.now, ca.localTag, 12*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	n.run(time.Second)
+	if ca.reap.SendTimeout() != 12*time.Second || cb.kaTimeout != 12 || cb.reap.KeepaliveTimeout() != 12*time.Second {
+		t.Fatalf("A send timeout %v, B keepalive timeout %v", ca.reap.SendTimeout(), cb.reap.KeepaliveTimeout())
+	}
+	if ci, _ := a.e.Context(ca.localTag); ci.SendTimeout != 12*time.Second {
+		t.Fatal(ci.SendTimeout)
+	}
+	if err := a.e.SetSendTimeout(n.now, ca.localTag, time.Millisecond); err == nil {
+		t.Fatal("accepted 1 ms")
+	}
+	if err := a.e.SetSendTimeout(n.now, 42, time.Second); err != ErrNotFound {
+		t.Fatal(err)
+	}
+}
