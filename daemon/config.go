@@ -395,3 +395,5 @@ func (c *Config) LocatorAllowed(iface string, a netip.Addr) bool {
 	}
 	return false
 }
+
+func (c Config) ptr() *Config { return &c }

@@ -28,6 +28,10 @@ type Options struct {
 	Env      Environment
 	// Clock for the loop (default: the system clock).
 	Clock Clock
+	// AdoptGrace is how long adopted mappings wait to be claimed by a
+	// recovered context before they are removed (default: 3 Send
+	// Timeouts, at least a minute).
+	AdoptGrace time.Duration
 	// Ready, if set, is called once the daemon serves (after sd_notify
 	// READY=1); tests use it.
 	Ready func(d *Daemon)
@@ -144,7 +148,8 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		}
 	}
 
-	if d.dp, err = env.OpenDataPlane(ctx, cfg, log); err != nil {
+	uplinks := d.uplinks(cfg, host)
+	if d.dp, err = env.OpenDataPlane(ctx, cfg, uplinks, log); err != nil {
 		return fmt.Errorf("data plane: %w", err)
 	}
 	keep := cfg.DataPlane.KeepOnExit
@@ -161,7 +166,7 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 	}
 	defer d.pio.Close()
 
-	tdp := &trackingDP{DataPlane: d.dp, installed: make(map[uint64]bool)}
+	tdp := &trackingDP{DataPlane: d.dp, installed: make(map[uint64]dataplane.Mapping)}
 	loop := NewLoop(nil, LoopConfig{
 		Clock:        d.opts.Clock,
 		Logger:       log,
@@ -227,9 +232,25 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		return d.dp.Run(ctx, func(ev dataplane.Event) { loop.DeliverDataPlaneEvent(ev) })
 	})
 	goRun("address monitor", func(ctx context.Context) error {
+		known := map[string]bool{}
+		for _, u := range uplinks {
+			known[u] = true
+		}
 		return d.addrs.Run(ctx, func(addrs []HostAddr) {
 			d.setAddrs(addrs)
 			d.pushLocators(ctx)
+			if ua, ok := d.dp.(UplinkAdder); ok {
+				for _, u := range d.uplinks(d.cfgSnapshot(), addrs) {
+					if !known[u] {
+						if err := ua.AddUplink(u); err != nil {
+							log.Warn("data plane: cannot attach to a new uplink", "interface", u, "err", err)
+							continue
+						}
+						known[u] = true
+						log.Info("data plane attached to a new uplink", "interface", u)
+					}
+				}
+			}
 		})
 	})
 	srv := &api.Server{Backend: d.backend, Logger: log, CheckPeer: api.AllowRootAndSelf}
@@ -282,11 +303,14 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 func (d *Daemon) adopt(ms []dataplane.Mapping, tdp *trackingDP) {
 	now := time.Now()
 	for _, m := range ms {
-		tdp.adopted = append(tdp.adopted, m.LocalTag)
+		tdp.adopted = append(tdp.adopted, m)
 		d.loop.DeliverDataPlaneEvent(dataplane.Event{Kind: dataplane.EventUnknownTag, Src: m.PeerLocator, Dst: m.LocalLocator, Tag: m.LocalTag, Time: now})
 	}
 	d.log.Info("adopted the data plane of the previous run; recovering its contexts from their peers", "mappings", len(ms))
 	grace := max(3*d.cfg.REAP.SendTimeout, time.Minute)
+	if d.opts.AdoptGrace > 0 {
+		grace = d.opts.AdoptGrace
+	}
 	time.AfterFunc(grace, func() {
 		d.loop.Do(context.Background(), func(now time.Time, c Core) error {
 			n := tdp.removeUnclaimed()
@@ -302,12 +326,12 @@ func (d *Daemon) adopt(ms []dataplane.Mapping, tdp *trackingDP) {
 // mappings nobody claims are removed. Used on the loop goroutine only.
 type trackingDP struct {
 	dataplane.DataPlane
-	installed map[uint64]bool
-	adopted   []uint64
+	installed map[uint64]dataplane.Mapping
+	adopted   []dataplane.Mapping
 }
 
 func (t *trackingDP) Install(m dataplane.Mapping) error {
-	t.installed[m.LocalTag] = true
+	t.installed[m.LocalTag] = m
 	return t.DataPlane.Install(m)
 }
 
@@ -316,12 +340,22 @@ func (t *trackingDP) Remove(tag uint64) error {
 	return t.DataPlane.Remove(tag)
 }
 
+// removeUnclaimed removes the adopted mappings whose tag no context
+// installed again. A recovered context may have a new tag for the same
+// ULID pair; removing the old tag can take state the pair shares (routing
+// rules) with it, so the current mapping of that pair is installed again.
 func (t *trackingDP) removeUnclaimed() int {
 	n := 0
-	for _, tag := range t.adopted {
-		if !t.installed[tag] {
-			t.DataPlane.Remove(tag)
-			n++
+	for _, old := range t.adopted {
+		if _, ok := t.installed[old.LocalTag]; ok {
+			continue
+		}
+		t.DataPlane.Remove(old.LocalTag)
+		n++
+		for _, m := range t.installed {
+			if m.LocalULID == old.LocalULID && m.PeerULID == old.PeerULID && m.FII == old.FII {
+				t.DataPlane.Install(m)
+			}
 		}
 	}
 	t.adopted = nil
@@ -398,6 +432,27 @@ func (d *Daemon) pushLocators(ctx context.Context) {
 	if err != nil && ctx.Err() == nil {
 		d.log.Warn("updating local locators", "err", err)
 	}
+}
+
+// uplinks returns the interfaces that carry allowed global addresses.
+func (d *Daemon) uplinks(cfg *Config, host []HostAddr) []string {
+	var out []string
+	for _, h := range host {
+		if h.Addr.Is6() && h.Addr.IsGlobalUnicast() && cfg.LocatorAllowed(h.Interface, h.Addr) && !slices.Contains(out, h.Interface) {
+			out = append(out, h.Interface)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// cfgSnapshot returns the current configuration, read on the loop.
+func (d *Daemon) cfgSnapshot() *Config {
+	var c *Config
+	if d.loop.Do(context.Background(), func(time.Time, Core) error { c = d.cfg; return nil }) != nil {
+		return d.opts.Config.ptr()
+	}
+	return c
 }
 
 // usable reports whether a host address may be a locator at all.

@@ -44,6 +44,7 @@ func (f *fakePIO) Close() error                { f.mu.Lock(); f.closed = true; f
 
 type fakeDP struct {
 	mu       sync.Mutex
+	installs []uint64
 	m        map[uint64]dataplane.Mapping
 	adopted  []dataplane.Mapping
 	closed   bool
@@ -54,6 +55,7 @@ func (f *fakeDP) Install(m dataplane.Mapping) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.m[m.LocalTag] = m
+	f.installs = append(f.installs, m.LocalTag)
 	return nil
 }
 func (f *fakeDP) Remove(tag uint64) error {
@@ -142,7 +144,7 @@ func newDaemonHarness(t *testing.T, mod func(*Config, *daemonHarness)) *daemonHa
 	env := Environment{
 		Preflight:     func(*Config) error { return nil },
 		OpenAddrs:     func(context.Context, *slog.Logger) (AddrSource, error) { return h.addrs, nil },
-		OpenDataPlane: func(context.Context, *Config, *slog.Logger) (DataPlane, error) { return h.dp, nil },
+		OpenDataPlane: func(context.Context, *Config, []string, *slog.Logger) (DataPlane, error) { return h.dp, nil },
 		OpenPacketIO:  func(context.Context, *slog.Logger) (PacketIO, error) { return h.pio, nil },
 		NewCore: func(p CoreParams) (Core, error) {
 			h.params = p
@@ -341,5 +343,36 @@ func TestDaemonReload(t *testing.T) {
 	os.WriteFile(h.cfgP, []byte("[trigger]\npackets = -1\n"), 0o600)
 	if err := h.d.Reload(ctx); err == nil {
 		t.Fatal("bad config accepted on reload")
+	}
+}
+
+func TestTrackingDPRemovesUnclaimedAndRestoresPair(t *testing.T) {
+	dp := &fakeDP{m: map[uint64]dataplane.Mapping{}}
+	old := dataplane.Mapping{LocalULID: ulidA, PeerULID: ulidB, LocalTag: 1, PeerTag: 9}
+	kept := dataplane.Mapping{LocalULID: ulidA, PeerULID: netip.MustParseAddr("2001:db8:c::1"), LocalTag: 2}
+	dp.m[1], dp.m[2] = old, kept
+	tdp := &trackingDP{DataPlane: dp, installed: map[uint64]dataplane.Mapping{}, adopted: []dataplane.Mapping{old, kept}}
+	// The context of kept came back with its tag; old's came back as 3.
+	tdp.Install(kept)
+	recovered := old
+	recovered.LocalTag = 3
+	tdp.Install(recovered)
+	dp.installs = nil
+	if n := tdp.removeUnclaimed(); n != 1 {
+		t.Fatalf("removed %d, want 1", n)
+	}
+	if _, ok := dp.m[1]; ok {
+		t.Fatal("unclaimed tag 1 still installed")
+	}
+	if _, ok := dp.m[2]; !ok {
+		t.Fatal("claimed tag 2 removed")
+	}
+	if m, ok := dp.m[3]; !ok || m.PeerULID != ulidB {
+		t.Fatal("recovered mapping of the same pair not there after the removal")
+	}
+	// The data plane may have dropped state the pair shares with the old
+	// tag (its routing rules): the current mapping is installed again.
+	if len(dp.installs) != 1 || dp.installs[0] != 3 {
+		t.Fatalf("reinstalls %v, want [3]", dp.installs)
 	}
 }

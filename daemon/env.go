@@ -19,8 +19,10 @@ type Environment struct {
 	// OpenAddrs starts following the host's addresses.
 	OpenAddrs func(ctx context.Context, log *slog.Logger) (AddrSource, error)
 	// OpenDataPlane loads the data plane, or adopts the one a previous
-	// run left (dataplane.keep_on_exit).
-	OpenDataPlane func(ctx context.Context, cfg *Config, log *slog.Logger) (DataPlane, error)
+	// run left (dataplane.keep_on_exit). uplinks are the interfaces that
+	// carry locators now; a data plane that implements UplinkAdder is
+	// told of new ones.
+	OpenDataPlane func(ctx context.Context, cfg *Config, uplinks []string, log *slog.Logger) (DataPlane, error)
 	// OpenPacketIO opens the raw socket for IP protocol 140 and ICMPv6
 	// errors.
 	OpenPacketIO func(ctx context.Context, log *slog.Logger) (PacketIO, error)
@@ -77,6 +79,12 @@ type DataPlane interface {
 	Counters() map[string]uint64
 	// Close unloads it, or leaves it in place when keep is true.
 	Close(keep bool) error
+}
+
+// UplinkAdder is implemented by data planes that attach to the interfaces
+// carrying locators.
+type UplinkAdder interface {
+	AddUplink(name string) error
 }
 
 // HostAddr is one address of the host as rtnetlink reports it.

@@ -13,12 +13,14 @@ import (
 )
 
 // DataPlaneOpener opens a data plane of one kind (see dataplane.kind).
-type DataPlaneOpener func(ctx context.Context, cfg *Config, log *slog.Logger) (DataPlane, error)
+type DataPlaneOpener func(ctx context.Context, cfg *Config, uplinks []string, log *slog.Logger) (DataPlane, error)
 
 // DataPlanes maps dataplane.kind values to their openers. "memory" is
 // always there; the eBPF data plane registers "ebpf" (cmd/shim6d).
 var DataPlanes = map[string]DataPlaneOpener{
-	"memory": func(context.Context, *Config, *slog.Logger) (DataPlane, error) { return NewMemoryDataPlane(), nil },
+	"memory": func(context.Context, *Config, []string, *slog.Logger) (DataPlane, error) {
+		return NewMemoryDataPlane(), nil
+	},
 }
 
 // KernelCheck, if set, is called by the host preflight to check the
@@ -38,12 +40,12 @@ func HostEnvironment() Environment {
 			}
 			return &watcherSource{w: w, log: log}, nil
 		},
-		OpenDataPlane: func(ctx context.Context, cfg *Config, log *slog.Logger) (DataPlane, error) {
+		OpenDataPlane: func(ctx context.Context, cfg *Config, uplinks []string, log *slog.Logger) (DataPlane, error) {
 			open, ok := DataPlanes[cfg.DataPlane.Kind]
 			if !ok {
 				return nil, fmt.Errorf("dataplane.kind %q is not available in this build", cfg.DataPlane.Kind)
 			}
-			return open(ctx, cfg, log)
+			return open(ctx, cfg, uplinks, log)
 		},
 		OpenPacketIO: func(ctx context.Context, log *slog.Logger) (PacketIO, error) {
 			io, err := netio.Open(netio.ICMPOptions{})

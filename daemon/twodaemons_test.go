@@ -100,7 +100,7 @@ func startMemHost(t *testing.T, n *memNet, name string, host []HostAddr, mod fun
 	env := Environment{
 		Preflight:     func(*Config) error { return nil },
 		OpenAddrs:     func(context.Context, *slog.Logger) (AddrSource, error) { return h.addrs, nil },
-		OpenDataPlane: func(context.Context, *Config, *slog.Logger) (DataPlane, error) { return h.dp, nil },
+		OpenDataPlane: func(context.Context, *Config, []string, *slog.Logger) (DataPlane, error) { return h.dp, nil },
 		OpenPacketIO:  func(context.Context, *slog.Logger) (PacketIO, error) { return h.pio, nil },
 		NewCore:       NewEngineCore,
 		AddAddress: func(iface string, p netip.Prefix) error {

@@ -1,0 +1,72 @@
+package daemon
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+
+	"github.com/goshim6/goshim6/dataplane"
+	"github.com/goshim6/goshim6/dataplane/ebpf"
+)
+
+func init() {
+	DataPlanes["ebpf"] = openEBPF
+}
+
+// ebpfDP adapts *ebpf.DataPlane to DataPlane (Close(keep) is its Stop).
+type ebpfDP struct{ *ebpf.DataPlane }
+
+func (e ebpfDP) Close(keep bool) error { return e.Stop(keep) }
+
+// Run delivers data-plane events until ctx is done. It stops the reader
+// with Close, which interrupts a blocked read (a deadline set from another
+// goroutine would wait for the reader's lock, held by the blocked read).
+func (e ebpfDP) Run(ctx context.Context, fn func(dataplane.Event)) error {
+	r, err := e.NewEventReader()
+	if err != nil {
+		return err
+	}
+	var once sync.Once
+	closeR := func() { once.Do(func() { r.Close() }) }
+	stop := context.AfterFunc(ctx, closeR)
+	defer stop()
+	defer closeR()
+	for {
+		ev, err := r.Read()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		fn(ev)
+	}
+}
+
+// openEBPF loads the eBPF data plane on the uplinks, or adopts the one a
+// previous run left pinned in dataplane.pin_dir.
+func openEBPF(ctx context.Context, cfg *Config, uplinks []string, log *slog.Logger) (DataPlane, error) {
+	ec := ebpf.Config{
+		Uplinks:     uplinks,
+		PinPath:     cfg.DataPlane.PinDir,
+		MaxContexts: uint32(cfg.Limits.MaxContexts),
+		Logger:      log,
+	}
+	// The data plane raises one trigger per ULID pair after TriggerPackets
+	// packets; the daemon then applies [peers] (triggerFilter). With
+	// trigger.packets = 0 only peers.always are shimmed, at their first
+	// packet.
+	switch {
+	case cfg.Trigger.Packets > 0:
+		ec.TriggerPackets = cfg.Trigger.Packets
+	case len(cfg.Peers.Always) > 0:
+		ec.TriggerPackets = 1
+	default:
+		ec.DisableTrigger = true
+	}
+	dp, err := ebpf.Load(ec)
+	if err != nil {
+		return nil, err
+	}
+	return ebpfDP{dp}, nil
+}
