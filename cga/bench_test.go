@@ -2,8 +2,8 @@ package cga
 
 import (
 	"context"
-	"crypto/sha1"
 	"crypto/rsa"
+	"crypto/sha1"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
