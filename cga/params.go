@@ -127,8 +127,9 @@ func parse(b []byte) (*Params, *MultiPrefix, error) {
 }
 
 // Marshal encodes p. It fails if the subnet prefix is not an IPv6 /64,
-// the public key is not one DER SubjectPublicKeyInfo, or an extension is
-// longer than 65535 octets.
+// the public key is not one DER SubjectPublicKeyInfo, an extension is
+// longer than 65535 octets, or the multi-prefix extension is malformed or
+// repeated: whatever Marshal returns, Parse accepts.
 func (p *Params) Marshal() ([]byte, error) { return p.AppendBinary(nil) }
 
 // AppendBinary appends the encoding of p to b (encoding.BinaryAppender).
@@ -146,9 +147,20 @@ func (p *Params) AppendBinary(b []byte) ([]byte, error) {
 	b = binary.BigEndian.AppendUint64(b, pfx)
 	b = append(b, p.CollisionCount)
 	b = append(b, p.PublicKey...)
+	multi := false
 	for _, e := range p.Extensions {
 		if len(e.Data) > maxExtData {
 			return nil, fmt.Errorf("%w: extension type %#04x has %d octets (max %d)", ErrMalformed, e.Type, len(e.Data), maxExtData)
+		}
+		// What Marshal writes, Parse accepts.
+		if e.Type == ExtMultiPrefix {
+			if multi {
+				return nil, fmt.Errorf("%w: more than one multi-prefix extension", ErrMalformed)
+			}
+			if _, err := ParseMultiPrefix(e.Data); err != nil {
+				return nil, err
+			}
+			multi = true
 		}
 		b = binary.BigEndian.AppendUint16(b, e.Type)
 		b = binary.BigEndian.AppendUint16(b, uint16(len(e.Data)))

@@ -154,6 +154,10 @@ func TestMarshalRejects(t *testing.T) {
 		"key trailing byte": func(p *Params) { p.PublicKey = append(bytes.Clone(p.PublicKey), 0) },
 		"no key":            func(p *Params) { p.PublicKey = nil },
 		"huge extension":    func(p *Params) { p.Extensions = []Extension{{Type: 1, Data: make([]byte, 0x10000)}} },
+		"bad multi-prefix":  func(p *Params) { p.Extensions = []Extension{{Type: ExtMultiPrefix, Data: make([]byte, 5)}} },
+		"two multi-prefix": func(p *Params) {
+			p.Extensions = []Extension{{Type: ExtMultiPrefix, Data: make([]byte, 12)}, {Type: ExtMultiPrefix, Data: make([]byte, 12)}}
+		},
 	} {
 		p := *good
 		mod(&p)
