@@ -462,14 +462,21 @@ func usable(h HostAddr) bool {
 }
 
 // localLocators filters the host's addresses by [locators] and tags each
-// with how peers verify it.
+// with how peers verify it. Addresses peers cannot verify (not in the HBA
+// set, and no CGA key) are left out: the peer would refuse any message
+// sent from them (RFC 5533 §7.17 answers it with R1bis), and a ULID that
+// no peer can verify gains nothing from Shim6.
 func (d *Daemon) localLocators(cfg *Config, host []HostAddr) []LocalLocator {
 	var out []LocalLocator
 	for _, h := range host {
 		if !usable(h) || !cfg.LocatorAllowed(h.Interface, h.Addr) {
 			continue
 		}
-		out = append(out, LocalLocator{Addr: h.Addr, Interface: h.Interface, Deprecated: h.Deprecated, Method: d.id.MethodFor(h.Addr)})
+		m := d.id.MethodFor(h.Addr)
+		if m == MethodNone {
+			continue
+		}
+		out = append(out, LocalLocator{Addr: h.Addr, Interface: h.Interface, Deprecated: h.Deprecated, Method: m})
 	}
 	return out
 }

@@ -448,7 +448,7 @@ func (c *engineCore) Counters() map[string]uint64 {
 		"engine_locator_switches":       s.LocatorSwitches,
 		"engine_dataplane_errors":       s.DataPlaneErrors,
 		"engine_limit_drops":            s.LimitDrops,
-		// REAP probes (RFC 5534 §5.3, message type 65), for the
+		// REAP probes (RFC 5534 §5.2, message type 67), for the
 		// shim6_probes_total metric.
 		"probes_sent":     s.TxByType[msgTypeProbe],
 		"probes_received": s.RxByType[msgTypeProbe],
@@ -468,7 +468,7 @@ func (c *engineCore) Counters() map[string]uint64 {
 }
 
 // Shim6 message types (RFC 5533 §5, RFC 5534 §5).
-const msgTypeProbe = 65
+const msgTypeProbe = 67
 
 func msgTypeName(t int) string {
 	switch t {
@@ -487,11 +487,11 @@ func msgTypeName(t int) string {
 	case 64:
 		return "update_request"
 	case 65:
-		return "probe"
+		return "update_ack"
 	case 66:
 		return "keepalive"
 	case 67:
-		return "update_ack"
+		return "probe"
 	case 68:
 		return "error"
 	}

@@ -257,3 +257,40 @@ func (s *stream) flowing(t *testing.T, what string) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestE2EEBPFFailover: a TCP stream between the ULIDs over provider 1;
+// provider 1 fails silently on a's side; REAP moves the context to the
+// provider-2 locators and the same TCP connection goes on.
+func TestE2EEBPFFailover(t *testing.T) {
+	nstest.Require(t)
+	tp := topo(t)
+	ha, hb := tp.Host("a"), tp.Host("b")
+	a := startEBPF(t, ha.NS, "a", "", "[trigger]\npackets = 10\n")
+	b := startEBPF(t, hb.NS, "b", "", "[trigger]\npackets = 0\n")
+	ctx := context.Background()
+	aIDs, bIDs := a.hbaAddrs(), b.hbaAddrs()
+	s := startStream(t, ha.NS, hb.NS, aIDs[0], bIDs[0])
+	a.waitContext(bIDs[0], "established by the trigger", func(c api.Context) bool { return established(c) && verifiedPeerLocators(c) >= 2 })
+	b.waitContext(aIDs[0], "established", established)
+	s.flowing(t, "before the failure")
+
+	if err := tp.Fail("a-p1", netns.Blackhole, netns.DirBoth); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	s.flowing(t, "after provider 1 failed")
+	t.Logf("stream resumed %v after the failure", time.Since(start).Round(10*time.Millisecond))
+	c := a.waitContext(bIDs[0], "moved to provider 2", func(c api.Context) bool {
+		return c.LocalLocator == aIDs[1] && !c.LastSwitch.IsZero()
+	})
+	if c.Switches == 0 || c.LastSwitchReason == "" {
+		t.Errorf("switch not recorded: %+v", c)
+	}
+	st, err := a.client.Stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Counters["probes_sent"] == 0 || st.Counters["engine_locator_switches"] == 0 {
+		t.Errorf("stats after failover: probes_sent %d, switches %d", st.Counters["probes_sent"], st.Counters["engine_locator_switches"])
+	}
+}
