@@ -69,13 +69,34 @@ func (d *DataPlane) pin(name string, l link.Link) error {
 	return nil
 }
 
-// attachTC attaches prog to the ingress of the interface ifindex: tcx when
+// tcHook is one tc attachment point.
+type tcHook struct {
+	ifindex int
+	egress  bool
+}
+
+func (h tcHook) attachType() cebpf.AttachType {
+	if h.egress {
+		return cebpf.AttachTCXEgress
+	}
+	return cebpf.AttachTCXIngress
+}
+
+func (h tcHook) parent() uint32 {
+	if h.egress {
+		return netlink.HANDLE_MIN_EGRESS
+	}
+	return netlink.HANDLE_MIN_INGRESS
+}
+
+// attachTC attaches prog to a tc hook of the interface ifindex: tcx when
 // the kernel has it, else a clsact filter.
-func (d *DataPlane) attachTC(name string, prog *cebpf.Program, ifindex int) error {
+func (d *DataPlane) attachTC(name string, prog *cebpf.Program, hook tcHook) error {
+	ifindex := hook.ifindex
 	if !d.cfg.ForceClsact {
 		ok, err := d.adopt(name, prog, func(i *link.Info) bool {
 			t := i.TCX()
-			return t != nil && int(t.Ifindex) == ifindex
+			return t != nil && int(t.Ifindex) == ifindex && cebpf.AttachType(t.AttachType) == hook.attachType()
 		})
 		if err != nil || ok {
 			return err
@@ -83,7 +104,7 @@ func (d *DataPlane) attachTC(name string, prog *cebpf.Program, ifindex int) erro
 		var l link.Link
 		err = d.ns.do(func() error {
 			var err error
-			l, err = link.AttachTCX(link.TCXOptions{Interface: ifindex, Program: prog, Attach: cebpf.AttachTCXIngress})
+			l, err = link.AttachTCX(link.TCXOptions{Interface: ifindex, Program: prog, Attach: hook.attachType()})
 			return err
 		})
 		if err == nil {
@@ -94,10 +115,11 @@ func (d *DataPlane) attachTC(name string, prog *cebpf.Program, ifindex int) erro
 		}
 		d.log.Info("tcx not supported, falling back to clsact", "link", name)
 	}
-	return d.attachClsact(prog, ifindex)
+	return d.attachClsact(prog, hook)
 }
 
-func (d *DataPlane) attachClsact(prog *cebpf.Program, ifindex int) error {
+func (d *DataPlane) attachClsact(prog *cebpf.Program, hook tcHook) error {
+	ifindex := hook.ifindex
 	qdisc := &netlink.GenericQdisc{
 		QdiscAttrs: netlink.QdiscAttrs{
 			LinkIndex: ifindex,
@@ -109,20 +131,20 @@ func (d *DataPlane) attachClsact(prog *cebpf.Program, ifindex int) error {
 	if err := d.nl.QdiscAdd(qdisc); err != nil && !errors.Is(err, unix.EEXIST) {
 		return fmt.Errorf("add clsact qdisc on ifindex %d: %w", ifindex, err)
 	}
-	f := d.clsactFilter(ifindex)
+	f := d.clsactFilter(hook)
 	f.Fd = prog.FD()
 	if err := d.nl.FilterReplace(f); err != nil {
 		return fmt.Errorf("add clsact filter on ifindex %d: %w", ifindex, err)
 	}
-	d.clsact[ifindex] = true
+	d.clsact[hook] = true
 	return nil
 }
 
-func (d *DataPlane) clsactFilter(ifindex int) *netlink.BpfFilter {
+func (d *DataPlane) clsactFilter(hook tcHook) *netlink.BpfFilter {
 	return &netlink.BpfFilter{
 		FilterAttrs: netlink.FilterAttrs{
-			LinkIndex: ifindex,
-			Parent:    netlink.HANDLE_MIN_INGRESS,
+			LinkIndex: hook.ifindex,
+			Parent:    hook.parent(),
 			Handle:    clsactHandle,
 			Protocol:  unix.ETH_P_ALL,
 			Priority:  clsactPriority,
@@ -132,12 +154,12 @@ func (d *DataPlane) clsactFilter(ifindex int) *netlink.BpfFilter {
 	}
 }
 
-func (d *DataPlane) detachClsact(ifindex int) error {
-	err := d.nl.FilterDel(d.clsactFilter(ifindex))
+func (d *DataPlane) detachClsact(hook tcHook) error {
+	err := d.nl.FilterDel(d.clsactFilter(hook))
 	if err != nil && !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENODEV) {
 		return err
 	}
-	delete(d.clsact, ifindex)
+	delete(d.clsact, hook)
 	return nil
 }
 

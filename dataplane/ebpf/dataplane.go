@@ -32,8 +32,8 @@ type DataPlane struct {
 
 	mu        sync.Mutex
 	links     map[string]link.Link
-	clsact    map[int]bool   // ifindexes with our clsact filter
-	uplinks   map[string]int // name -> ifindex
+	clsact    map[tcHook]bool // hooks with our clsact filter
+	uplinks   map[string]int  // name -> ifindex
 	mappings  map[uint64]dataplane.Mapping
 	ruled     map[pairRule]bool // ULID pairs with shim rules
 	adopted   []dataplane.Mapping
@@ -64,7 +64,7 @@ func Load(cfg Config) (_ *DataPlane, err error) {
 		log:      cfg.Logger,
 		linkDir:  filepath.Join(cfg.PinPath, "links"),
 		links:    make(map[string]link.Link),
-		clsact:   make(map[int]bool),
+		clsact:   make(map[tcHook]bool),
 		uplinks:  make(map[string]int),
 		mappings: make(map[uint64]dataplane.Mapping),
 		ruled:    make(map[pairRule]bool),
@@ -117,7 +117,10 @@ func Load(cfg Config) (_ *DataPlane, err error) {
 	if err := d.setupShimDevice(mtu); err != nil {
 		return nil, err
 	}
-	if err := d.attachTC("tc_out_"+d.peerName(), d.objs.Shim6Out, d.peerIndex); err != nil {
+	if err := d.attachTC("tc_out_"+d.peerName(), d.objs.Shim6Out, tcHook{ifindex: d.peerIndex}); err != nil {
+		return nil, err
+	}
+	if err := d.attachTC("tc_out_"+cfg.ShimDevice, d.objs.Shim6OutEgress, tcHook{ifindex: d.shimIndex, egress: true}); err != nil {
 		return nil, err
 	}
 	for name, idx := range d.uplinks {
@@ -211,7 +214,7 @@ func (d *DataPlane) writeConfig() error {
 }
 
 func (d *DataPlane) attachUplink(name string, ifindex int) error {
-	if err := d.attachTC("tc_in_"+name, d.objs.Shim6In, ifindex); err != nil {
+	if err := d.attachTC("tc_in_"+name, d.objs.Shim6In, tcHook{ifindex: ifindex}); err != nil {
 		return err
 	}
 	if d.cfg.XDP {
@@ -250,7 +253,7 @@ func (d *DataPlane) RemoveUplink(name string) error {
 		return nil
 	}
 	delete(d.uplinks, name)
-	return errors.Join(d.detach("tc_in_"+name), d.detach("xdp_"+name), d.detachClsact(idx))
+	return errors.Join(d.detach("tc_in_"+name), d.detach("xdp_"+name), d.detachClsact(tcHook{ifindex: idx}))
 }
 
 // adoptMappings rebuilds the mapping table from the pinned maps and makes
@@ -578,7 +581,8 @@ func programStats(p *shim6Programs) ([]ProgramStat, error) {
 		name string
 		prog *cebpf.Program
 	}{
-		{shim6ProgShim6Out, p.Shim6Out}, {shim6ProgShim6In, p.Shim6In}, {shim6ProgShim6Xdp, p.Shim6Xdp},
+		{shim6ProgShim6Out, p.Shim6Out}, {shim6ProgShim6OutEgress, p.Shim6OutEgress},
+		{shim6ProgShim6In, p.Shim6In}, {shim6ProgShim6Xdp, p.Shim6Xdp},
 		{shim6ProgShim6CgEgress, p.Shim6CgEgress}, {shim6ProgShim6Sockops, p.Shim6Sockops},
 	} {
 		st, err := x.prog.Stats()
@@ -641,12 +645,12 @@ func (d *DataPlane) Destroy() error {
 	for name := range d.links {
 		errs = append(errs, d.detach(name))
 	}
-	for idx := range d.clsact {
-		errs = append(errs, d.detachClsact(idx))
+	for hook := range d.clsact {
+		errs = append(errs, d.detachClsact(hook))
 	}
 	if d.cfg.ForceClsact {
 		for _, idx := range d.uplinks {
-			errs = append(errs, d.detachClsact(idx))
+			errs = append(errs, d.detachClsact(tcHook{ifindex: idx}))
 		}
 	}
 	errs = append(errs, d.removeShimDevice())

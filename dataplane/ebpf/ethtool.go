@@ -57,17 +57,19 @@ func setFeature(dev string, cmd uint32, on bool) error {
 	return err
 }
 
-// Offload selects what the shim device does with TCP's large segments.
+// Offload selects the segmentation offloads of the shim device.
 type Offload int
 
 const (
-	// OffloadGSO (default): TSO off, GSO on. TCP keeps building large
-	// segments; the shim device segments them in software before the
-	// payload header goes in (fastest, see docs/dataplane.md).
-	OffloadGSO Offload = iota
-	// OffloadNone: TSO and GSO off; TCP sends one wire-sized packet at a
-	// time.
-	OffloadNone
+	// OffloadNone (default): TSO and GSO off. TCP on a shimmed route
+	// sends wire-sized packets, which shim6_out_egress rewrites and
+	// redirects on the shim device's own egress, without crossing the
+	// veth pair (fastest here, see docs/benchmarks.md).
+	OffloadNone Offload = iota
+	// OffloadGSO: TSO off, GSO on. TCP builds large packets; they cross
+	// the veth pair, whose transmit segments them, and shim6_out on the
+	// far end shims each segment.
+	OffloadGSO
 )
 
 func (o Offload) String() string {

@@ -189,12 +189,17 @@ func TestTriggerAndUnknownTag(t *testing.T) {
 // TestClsactFallback: the tc programs work through clsact and netlink
 // (kernels without tcx), and Destroy removes the filters.
 func TestClsactFallback(t *testing.T) {
-	topo, a, b := twoHosts(t, func(c *Config) { c.ForceClsact = true })
+	// With GSO on the shim device, TCP's large packets take the veth
+	// path: egress passes them on, the veth segments, the peer shims.
+	topo, a, b := twoHosts(t, func(c *Config) { c.ForceClsact = true; c.ShimOffload = OffloadGSO })
 	shimOverP2(t, topo, a, b)
 	s := startStream(t, a, b)
 	s.progress(t, 16<<20, "shimmed through clsact")
 	if err := s.stop(); err != nil {
 		t.Fatal(err)
+	}
+	if st := a.stats(); st["out_to_segment"] == 0 || st["out_shimmed"] == 0 || st["out_drop_gso"] != 0 {
+		t.Fatalf("GSO packets did not take the veth path: %v", st)
 	}
 	if err := a.dp.Destroy(); err != nil {
 		t.Fatal(err)

@@ -111,19 +111,33 @@ func TestOutRewrite(t *testing.T) {
 		in:   packet(ulidA, ulidB, 17, []byte{0, 53, 0, 53, 0, 12, 0xab, 0xcd, 1, 2, 3, 4}),
 		want: packet(locA, locB, 140, shimHdr(17, tagB), []byte{0, 53, 0, 53, 0, 12, 0xab, 0xcd, 1, 2, 3, 4}),
 	}}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			ret, out := runProg(t, objs.Shim6Out, c.in, nil)
-			if ret != tcActRedirect {
-				t.Fatalf("verdict %d, want TC_ACT_REDIRECT", ret)
-			}
-			if !bytes.Equal(out, c.want) {
-				t.Fatalf("rewritten packet\n got % x\nwant % x", out, c.want)
-			}
-		})
+	// shim6_out (peer ingress) and shim6_out_egress (the shim device's
+	// egress fast path) treat wire-sized packets the same.
+	for _, prog := range []*cebpf.Program{objs.Shim6Out, objs.Shim6OutEgress} {
+		for _, c := range cases {
+			t.Run(prog.String()+"/"+c.name, func(t *testing.T) {
+				ret, out := runProg(t, prog, c.in, nil)
+				if ret != tcActRedirect {
+					t.Fatalf("verdict %d, want TC_ACT_REDIRECT", ret)
+				}
+				if !bytes.Equal(out, c.want) {
+					t.Fatalf("rewritten packet\n got % x\nwant % x", out, c.want)
+				}
+			})
+		}
 	}
-	if s := statsOf(t, objs); s["out_shimmed"] != uint64(len(cases)) {
-		t.Fatalf("out_shimmed = %d, want %d", s["out_shimmed"], len(cases))
+	if s := statsOf(t, objs); s["out_shimmed"] != uint64(2*len(cases)) {
+		t.Fatalf("out_shimmed = %d, want %d", s["out_shimmed"], 2*len(cases))
+	}
+	// A GSO packet on the egress fast path goes on into the veth to be
+	// segmented, untouched.
+	in := packet(ulidA, ulidB, 6, tcp)
+	ret, out := runProg(t, objs.Shim6OutEgress, in, skbContext(4))
+	if ret != tcActOK || !bytes.Equal(out, in) {
+		t.Fatalf("GSO packet at egress: verdict %d, changed %v", ret, !bytes.Equal(out, in))
+	}
+	if s := statsOf(t, objs); s["out_to_segment"] != 1 {
+		t.Fatalf("out_to_segment = %d", s["out_to_segment"])
 	}
 }
 

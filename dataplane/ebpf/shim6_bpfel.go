@@ -132,7 +132,8 @@ const (
 	shim6StatSTAT_EV_RATELIMITED  shim6Stat = 21
 	shim6StatSTAT_EV_RINGBUF_FULL shim6Stat = 22
 	shim6StatSTAT_ULP_RTO         shim6Stat = 23
-	shim6StatSTAT_MAX             shim6Stat = 24
+	shim6StatSTAT_OUT_TO_SEGMENT  shim6Stat = 24
+	shim6StatSTAT_MAX             shim6Stat = 25
 )
 
 type shim6TriggerVal struct {
@@ -166,6 +167,7 @@ const (
 	shim6ProgShim6CgEgress    = "shim6_cg_egress"
 	shim6ProgShim6In          = "shim6_in"
 	shim6ProgShim6Out         = "shim6_out"
+	shim6ProgShim6OutEgress   = "shim6_out_egress"
 	shim6ProgShim6Sockops     = "shim6_sockops"
 	shim6ProgShim6Xdp         = "shim6_xdp"
 	shim6VarCgHaveNetnsCookie = "cg_have_netns_cookie"
@@ -216,11 +218,12 @@ type shim6Specs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type shim6ProgramSpecs struct {
-	Shim6CgEgress *ebpf.ProgramSpec `ebpf:"shim6_cg_egress"`
-	Shim6In       *ebpf.ProgramSpec `ebpf:"shim6_in"`
-	Shim6Out      *ebpf.ProgramSpec `ebpf:"shim6_out"`
-	Shim6Sockops  *ebpf.ProgramSpec `ebpf:"shim6_sockops"`
-	Shim6Xdp      *ebpf.ProgramSpec `ebpf:"shim6_xdp"`
+	Shim6CgEgress  *ebpf.ProgramSpec `ebpf:"shim6_cg_egress"`
+	Shim6In        *ebpf.ProgramSpec `ebpf:"shim6_in"`
+	Shim6Out       *ebpf.ProgramSpec `ebpf:"shim6_out"`
+	Shim6OutEgress *ebpf.ProgramSpec `ebpf:"shim6_out_egress"`
+	Shim6Sockops   *ebpf.ProgramSpec `ebpf:"shim6_sockops"`
+	Shim6Xdp       *ebpf.ProgramSpec `ebpf:"shim6_xdp"`
 }
 
 // shim6MapSpecs contains maps before they are loaded into the kernel.
@@ -310,11 +313,12 @@ type shim6Variables struct {
 //
 // It can be passed to loadShim6Objects or ebpf.CollectionSpec.LoadAndAssign.
 type shim6Programs struct {
-	Shim6CgEgress *ebpf.Program `ebpf:"shim6_cg_egress"`
-	Shim6In       *ebpf.Program `ebpf:"shim6_in"`
-	Shim6Out      *ebpf.Program `ebpf:"shim6_out"`
-	Shim6Sockops  *ebpf.Program `ebpf:"shim6_sockops"`
-	Shim6Xdp      *ebpf.Program `ebpf:"shim6_xdp"`
+	Shim6CgEgress  *ebpf.Program `ebpf:"shim6_cg_egress"`
+	Shim6In        *ebpf.Program `ebpf:"shim6_in"`
+	Shim6Out       *ebpf.Program `ebpf:"shim6_out"`
+	Shim6OutEgress *ebpf.Program `ebpf:"shim6_out_egress"`
+	Shim6Sockops   *ebpf.Program `ebpf:"shim6_sockops"`
+	Shim6Xdp       *ebpf.Program `ebpf:"shim6_xdp"`
 }
 
 func (p *shim6Programs) Close() error {
@@ -322,6 +326,7 @@ func (p *shim6Programs) Close() error {
 		p.Shim6CgEgress,
 		p.Shim6In,
 		p.Shim6Out,
+		p.Shim6OutEgress,
 		p.Shim6Sockops,
 		p.Shim6Xdp,
 	)

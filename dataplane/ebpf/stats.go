@@ -27,6 +27,7 @@ var statNames = [...]string{
 	shim6StatSTAT_EV_RATELIMITED:  "event_ratelimited",
 	shim6StatSTAT_EV_RINGBUF_FULL: "event_ringbuf_full",
 	shim6StatSTAT_ULP_RTO:         "ulp_rto",
+	shim6StatSTAT_OUT_TO_SEGMENT:  "out_to_segment",
 }
 
 // Stats are the data plane's per-reason packet and event counters, summed

@@ -330,14 +330,8 @@ static __always_inline int walk_ext(struct __sk_buff *skb, __u32 l3, __u8 *nh, _
  * precedes a Routing header, keep the ULP checksum (the pseudo-header holds
  * the ULIDs end to end), and send it out of the uplink of the locator pair.
  */
-SEC("tc")
-int shim6_out(struct __sk_buff *skb)
+static __always_inline int shim_packet(struct __sk_buff *skb)
 {
-	if (skb->gso_segs > 1) {
-		/* Linux cannot segment behind next header 140. */
-		count(STAT_OUT_GSO);
-		return TC_ACT_SHOT;
-	}
 	void *data = (void *)(long)skb->data;
 	void *data_end = (void *)(long)skb->data_end;
 	if (data + ETH_HLEN + IP6_HLEN > data_end) {
@@ -427,6 +421,34 @@ int shim6_out(struct __sk_buff *skb)
 not_ipv6:
 	count(STAT_OUT_NOT_IPV6);
 	return TC_ACT_SHOT;
+}
+
+SEC("tc")
+int shim6_out(struct __sk_buff *skb)
+{
+	if (skb->gso_segs > 1) {
+		/* Linux cannot segment behind next header 140. */
+		count(STAT_OUT_GSO);
+		return TC_ACT_SHOT;
+	}
+	return shim_packet(skb);
+}
+
+/*
+ * Outbound fast path: tc egress of the shim device itself. Packets that
+ * are already wire-sized (TCP on a route without GSO sends them so) are
+ * shimmed and redirected right here, without crossing the veth pair; GSO
+ * packets go on into the veth, whose transmit segments them, and meet
+ * shim6_out on the far end.
+ */
+SEC("tc")
+int shim6_out_egress(struct __sk_buff *skb)
+{
+	if (skb->gso_segs > 1) {
+		count(STAT_OUT_TO_SEGMENT);
+		return TC_ACT_OK;
+	}
+	return shim_packet(skb);
 }
 
 /* RFC 5533 §8: an ICMPv6 error whose packet in error carries our payload

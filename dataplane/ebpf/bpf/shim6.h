@@ -155,6 +155,7 @@ enum stat {
 	STAT_EV_RATELIMITED,    /* events suppressed by the rate limit */
 	STAT_EV_RINGBUF_FULL,   /* events lost: ring buffer full */
 	STAT_ULP_RTO,           /* TCP RTOs on a context's ULID pair */
+	STAT_OUT_TO_SEGMENT,    /* GSO packet sent on through the shim device to be segmented */
 	STAT_MAX,
 };
 

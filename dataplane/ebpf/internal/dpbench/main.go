@@ -37,6 +37,8 @@ var (
 	duration = flag.Duration("duration", 5*time.Second, "length of one throughput measurement")
 	rounds   = flag.Int("rounds", 3, "rounds of all scenarios (the median is reported)")
 	warmup   = flag.Duration("warmup", 500*time.Millisecond, "traffic before measuring")
+	only     = flag.String("only", "", "run only the scenarios whose name contains this (the two plain baselines always run)")
+	noCosts  = flag.Bool("nocosts", false, "skip the per-program cost measurement")
 )
 
 type bench struct {
@@ -174,31 +176,31 @@ func (x *bench) scenarios() []scenario {
 			return x.senderOffload("tso", "off")
 		}, func() error { return x.senderOffload("tso", "on") }},
 		{"plain, data plane loaded, context on the ULIDs", func() error {
-			if err := x.load(false, dpebpf.OffloadGSO); err != nil {
+			if err := x.load(false, dpebpf.OffloadNone); err != nil {
 				return err
 			}
 			return x.install(false)
 		}, none},
-		{"shimmed, shim device TSO off GSO on (default)", func() error {
+		{"shimmed, shim device TSO off GSO on (veth segments)", func() error {
 			if err := x.load(false, dpebpf.OffloadGSO); err != nil {
 				return err
 			}
 			return x.install(true)
 		}, none},
-		{"shimmed, shim device TSO off GSO off", func() error {
+		{"shimmed, shim device TSO off GSO off (default, egress fast path)", func() error {
 			if err := x.load(false, dpebpf.OffloadNone); err != nil {
 				return err
 			}
 			return x.install(true)
 		}, none},
 		{"shimmed, XDP strip on the uplinks", func() error {
-			if err := x.load(true, dpebpf.OffloadGSO); err != nil {
+			if err := x.load(true, dpebpf.OffloadNone); err != nil {
 				return err
 			}
 			return x.install(true)
 		}, none},
 		{"plain, XDP strip loaded, context on the ULIDs", func() error {
-			if err := x.load(true, dpebpf.OffloadGSO); err != nil {
+			if err := x.load(true, dpebpf.OffloadNone); err != nil {
 				return err
 			}
 			return x.install(false)
@@ -328,7 +330,12 @@ func (x *bench) costs() ([]progCost, error) {
 }
 
 func (x *bench) run() error {
-	scs := x.scenarios()
+	var scs []scenario
+	for i, sc := range x.scenarios() {
+		if i < 2 || strings.Contains(sc.name, *only) {
+			scs = append(scs, sc)
+		}
+	}
 	results := make([][]float64, len(scs))
 	for r := 0; r < *rounds; r++ {
 		for i, sc := range scs {
@@ -357,6 +364,9 @@ func (x *bench) run() error {
 		fmt.Printf("| %s | %.2f | %.2fx | %.2fx |\n", sc.name, med[i], med[i]/med[0], med[i]/med[1])
 	}
 
+	if *noCosts {
+		return nil
+	}
 	fmt.Printf("\n| program (host) | scenario | runs | ns/run |\n| --- | --- | ---: | ---: |\n")
 	for _, c := range []struct {
 		name    string
@@ -367,7 +377,7 @@ func (x *bench) run() error {
 		{"shimmed", false, true},
 		{"shimmed, XDP strip", true, true},
 	} {
-		if err := x.load(c.xdp, dpebpf.OffloadGSO); err != nil {
+		if err := x.load(c.xdp, dpebpf.OffloadNone); err != nil {
 			return err
 		}
 		if err := x.install(c.shimmed); err != nil {
