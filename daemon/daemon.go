@@ -142,11 +142,6 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		return err
 	}
 	d.checkCoverage(host)
-	if cfg.Security.AddAddresses && env.AddAddress != nil {
-		if host, err = d.addIdentityAddrs(host); err != nil {
-			return err
-		}
-	}
 
 	uplinks := d.uplinks(cfg, host)
 	if d.dp, err = env.OpenDataPlane(ctx, cfg, uplinks, log); err != nil {
@@ -160,6 +155,14 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 	}()
 	adopted := d.dp.Adopted()
 	d.adopted = len(adopted) > 0
+
+	// Only now that the data plane is up (the last check that can refuse
+	// the start) is the host changed.
+	if cfg.Security.AddAddresses && env.AddAddress != nil {
+		if host, err = d.addIdentityAddrs(host); err != nil {
+			return err
+		}
+	}
 
 	if d.pio, err = env.OpenPacketIO(ctx, log); err != nil {
 		return fmt.Errorf("raw socket: %w", err)

@@ -2,6 +2,8 @@ package daemon
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 
@@ -65,6 +67,9 @@ func openEBPF(ctx context.Context, cfg *Config, uplinks []string, log *slog.Logg
 		ec.DisableTrigger = true
 	}
 	dp, err := ebpf.Load(ec)
+	if errors.Is(err, ebpf.ErrKernelFeature) {
+		return nil, fmt.Errorf("this kernel cannot run the eBPF data plane: %w (dataplane.kind = \"memory\" runs the control plane alone)", err)
+	}
 	if err != nil {
 		return nil, err
 	}

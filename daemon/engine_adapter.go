@@ -43,10 +43,14 @@ type ctxExtra struct {
 // NewEngineCore builds the real protocol engine for the daemon.
 func NewEngineCore(p CoreParams) (Core, error) {
 	cfg := p.Config
+	src := p.SourceFor
+	if src == nil {
+		src = kernelSource
+	}
 	ec := &engineCore{
 		emit:      p.Emit,
 		traffic:   p.Traffic,
-		sourceFor: kernelSource,
+		sourceFor: src,
 		local:     p.Locators,
 		insecure:  cfg.Security.Mode == SecurityInsecure,
 		ctx:       make(map[uint64]*ctxExtra),
@@ -303,7 +307,7 @@ func (c *engineCore) CreateContext(now time.Time, p api.CreateParams) (api.Conte
 	local := p.LocalULID
 	if !local.IsValid() {
 		var err error
-		if local, err = c.sourceFor(p.PeerULID); err != nil {
+		if local, err = c.pickULID(p.PeerULID); err != nil {
 			return api.Context{}, err
 		}
 	}
@@ -314,6 +318,30 @@ func (c *engineCore) CreateContext(now time.Time, p api.CreateParams) (api.Conte
 	c.extra(ci.LocalTag).initiator = true
 	c.emit(api.Event{Time: now, Kind: api.EventContextCreated, Tag: ci.LocalTag, LocalULID: ci.LocalULID, PeerULID: ci.PeerULID, Message: "by management"})
 	return c.convert(ci, true), nil
+}
+
+// pickULID chooses the local ULID for a peer: the address the host would
+// use if peers can verify it, else the verifiable locator in the same /64
+// (the HBA address of that prefix), else the first verifiable locator.
+func (c *engineCore) pickULID(peer netip.Addr) (netip.Addr, error) {
+	if len(c.local) == 0 {
+		return netip.Addr{}, api.Errorf(api.CodeFailedPrecondition, "no local locator that peers can verify")
+	}
+	src, err := c.sourceFor(peer)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	pfx, _ := src.Prefix(64)
+	best := c.local[0].Addr
+	for _, l := range c.local {
+		if l.Addr == src {
+			return src, nil
+		}
+		if pfx.Contains(l.Addr) && !pfx.Contains(best) {
+			best = l.Addr
+		}
+	}
+	return best, nil
 }
 
 func (c *engineCore) DeleteContext(now time.Time, ref api.ContextRef) error {

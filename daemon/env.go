@@ -46,7 +46,10 @@ type CoreParams struct {
 	// Traffic returns the last activity the loop read for a context (for
 	// the Traffic of api.Context); call it only from Core methods.
 	Traffic func(localTag uint64) (dataplane.Activity, bool)
-	Logger  *slog.Logger
+	// SourceFor returns the source address the host would use towards a
+	// peer (nil: ask the kernel).
+	SourceFor func(peer netip.Addr) (netip.Addr, error)
+	Logger    *slog.Logger
 }
 
 // Sender sends one Shim6 message (the proto-140 payload) from a local

@@ -23,10 +23,6 @@ var DataPlanes = map[string]DataPlaneOpener{
 	},
 }
 
-// KernelCheck, if set, is called by the host preflight to check the
-// kernel's BPF features when dataplane.kind is "ebpf".
-var KernelCheck func() error
-
 // HostEnvironment is the Environment of a real host: rtnetlink addresses,
 // the raw sockets of package netio, the data plane named by
 // dataplane.kind, and the protocol engine.
@@ -68,11 +64,8 @@ func hostPreflight(cfg *Config) error {
 	if os.Geteuid() != 0 {
 		return errors.New("shim6d must run as root: it opens raw sockets, loads eBPF programs and changes addresses and routing rules")
 	}
-	if cfg.DataPlane.Kind == "ebpf" && KernelCheck != nil {
-		if err := KernelCheck(); err != nil {
-			return fmt.Errorf("this kernel cannot run the eBPF data plane: %w", err)
-		}
-	}
+	// The kernel's BPF features are checked by the eBPF loader, which
+	// names what is missing, before the host is changed.
 	return nil
 }
 

@@ -102,7 +102,11 @@ func startMemHost(t *testing.T, n *memNet, name string, host []HostAddr, mod fun
 		OpenAddrs:     func(context.Context, *slog.Logger) (AddrSource, error) { return h.addrs, nil },
 		OpenDataPlane: func(context.Context, *Config, []string, *slog.Logger) (DataPlane, error) { return h.dp, nil },
 		OpenPacketIO:  func(context.Context, *slog.Logger) (PacketIO, error) { return h.pio, nil },
-		NewCore:       NewEngineCore,
+		NewCore: func(p CoreParams) (Core, error) {
+			// The "kernel" picks the host's first (non-HBA) address.
+			p.SourceFor = func(netip.Addr) (netip.Addr, error) { return host[0].Addr, nil }
+			return NewEngineCore(p)
+		},
 		AddAddress: func(iface string, p netip.Prefix) error {
 			n.attach(h.pio, p.Addr())
 			return nil
@@ -216,6 +220,28 @@ func TestTwoDaemonsEstablishOnCommandAndUpdate(t *testing.T) {
 	if err != nil || st.ContextsByState["established"] != 1 {
 		t.Fatalf("b status %+v %v", st, err)
 	}
+	// Without a local ULID, the HBA address of the prefix the host would
+	// use is chosen (the kernel's own pick, 2001:db8:1:a::1, is not
+	// verifiable).
+	if err := a.client.DeleteContext(ctx, api.ContextRef{Tag: c.LocalTag}); err != nil {
+		t.Fatal(err)
+	}
+	c2, err := a.client.CreateContext(ctx, api.CreateParams{PeerULID: ulidB})
+	if err != nil || c2.LocalULID != ulidA {
+		t.Fatalf("create without local ULID: %+v %v (want local %s)", c2, err, ulidA)
+	}
+	c = c2
+	a.waitEvent(t, api.EventContextUp, func(ev api.Event) bool { return ev.Tag == c.LocalTag })
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		y, err := b.client.Context(ctx, api.ContextRef{PeerULID: ulidA})
+		if err == nil && y.State == "established" && y.PeerTag == c.LocalTag {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("b never took a's new context: %+v %v", y, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	// Creating it again is a coded error.
 	if _, err := a.client.CreateContext(ctx, api.CreateParams{LocalULID: ulidA, PeerULID: ulidB}); err == nil {
 		t.Fatal("duplicate context accepted")
@@ -240,7 +266,7 @@ func TestTwoDaemonsEstablishOnCommandAndUpdate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Counters["engine_handshakes_established"] != 1 || s.Counters["engine_updates_sent"] == 0 {
+	if s.Counters["engine_handshakes_established"] != 2 || s.Counters["engine_updates_sent"] == 0 {
 		t.Fatalf("a stats %v", s.Counters)
 	}
 
