@@ -47,16 +47,20 @@ type Capture struct {
 	stopping atomic.Bool
 }
 
-// StartCapture starts capturing on ifname inside n, writing to w every
-// frame that filter accepts (nil: every frame).
+// StartCapture starts capturing on ifname inside n (every interface of n
+// when ifname is empty), writing to w every frame that filter accepts
+// (nil: every frame).
 func StartCapture(n *netns.NS, ifname string, w io.Writer, filter func([]byte) bool) (*Capture, error) {
-	idx, err := n.LinkIndex(ifname)
-	if err != nil {
-		return nil, err
+	idx := 0 // every interface
+	if ifname != "" {
+		var err error
+		if idx, err = n.LinkIndex(ifname); err != nil {
+			return nil, err
+		}
 	}
 	var fd int
 	proto := int(htons(unix.ETH_P_ALL))
-	err = n.Do(func() error {
+	err := n.Do(func() error {
 		var err error
 		fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, proto)
 		if err != nil {

@@ -57,6 +57,10 @@ type StreamConfig struct {
 	// Bidirectional makes the receiver send the same traffic back over
 	// the same connection, verified the same way.
 	Bidirectional bool
+	// MPTCP asks for Multipath TCP on both ends (the kernel falls back to
+	// TCP when the peer does not answer with MPTCP; StreamResult.MPTCP
+	// tells).
+	MPTCP bool
 }
 
 func (c *StreamConfig) normalize() {
@@ -103,6 +107,17 @@ type StreamResult struct {
 	Bin      time.Duration `json:"bin_ns"`
 	Forward  Direction     `json:"forward"`
 	Reverse  *Direction    `json:"reverse,omitempty"`
+	// MPTCP is true when the connection used Multipath TCP.
+	MPTCP bool `json:"mptcp,omitempty"`
+}
+
+// MaxGap is the longest receive gap of either direction.
+func (r StreamResult) MaxGap() time.Duration {
+	g := r.Forward.MaxGap
+	if r.Reverse != nil && r.Reverse.MaxGap > g {
+		g = r.Reverse.MaxGap
+	}
+	return g
 }
 
 // OK reports whether every byte sent arrived, in order and intact.
@@ -122,6 +137,7 @@ type Stream struct {
 	fwd    *side
 	rev    *side
 	conns  [2]net.Conn
+	mptcp  bool
 }
 
 // side is one direction: a sender on one connection end and a receiver on
@@ -139,7 +155,9 @@ type side struct {
 func StartStream(ctx context.Context, src *netns.NS, srcAddr netip.Addr, dst *netns.NS, dstAddr netip.Addr, cfg StreamConfig) (*Stream, error) {
 	cfg.normalize()
 	to := netip.AddrPortFrom(dstAddr, cfg.Port)
-	ln, err := dst.Listen("tcp6", to.String())
+	lc := &net.ListenConfig{}
+	lc.SetMultipathTCP(cfg.MPTCP)
+	ln, err := dst.ListenConfig(ctx, lc, "tcp6", to.String())
 	if err != nil {
 		return nil, fmt.Errorf("lab: stream listen: %w", err)
 	}
@@ -153,6 +171,7 @@ func StartStream(ctx context.Context, src *netns.NS, srcAddr netip.Addr, dst *ne
 		accepted <- c
 	}()
 	d := &net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(srcAddr, 0))}
+	d.SetMultipathTCP(cfg.MPTCP)
 	dctx, dcancel := context.WithTimeout(ctx, 10*time.Second)
 	defer dcancel()
 	c, err := src.Dial(dctx, d, "tcp6", to.String())
@@ -172,6 +191,9 @@ func StartStream(ctx context.Context, src *netns.NS, srcAddr netip.Addr, dst *ne
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Stream{cfg: cfg, start: time.Now(), cancel: cancel, ln: ln, conns: [2]net.Conn{c, sc}}
+	if tc, ok := c.(*net.TCPConn); ok {
+		s.mptcp, _ = tc.MultipathTCP()
+	}
 	from := c.LocalAddr().(*net.TCPAddr).AddrPort()
 	s.fwd = s.run(ctx, c, sc, from, to)
 	if cfg.Bidirectional {
@@ -330,7 +352,7 @@ func (s *Stream) Stop(drain time.Duration) StreamResult {
 			<-sd.done
 		}
 	}
-	res := StreamResult{Start: s.start, Duration: end.Sub(s.start), Bin: s.cfg.Bin, Forward: s.fwd.result()}
+	res := StreamResult{Start: s.start, Duration: end.Sub(s.start), Bin: s.cfg.Bin, Forward: s.fwd.result(), MPTCP: s.mptcp}
 	if s.rev != nil {
 		r := s.rev.result()
 		res.Reverse = &r
@@ -348,3 +370,20 @@ func (sd *side) result() Direction {
 	}
 	return d
 }
+
+// LastReceive returns when each direction last received data (zero: not
+// yet); rev is zero for a one-way stream.
+func (s *Stream) LastReceive() (fwd, rev time.Time) {
+	s.fwd.mu.Lock()
+	fwd = s.fwd.last
+	s.fwd.mu.Unlock()
+	if s.rev != nil {
+		s.rev.mu.Lock()
+		rev = s.rev.last
+		s.rev.mu.Unlock()
+	}
+	return fwd, rev
+}
+
+// Bidirectional reports whether both ends send.
+func (s *Stream) Bidirectional() bool { return s.rev != nil }

@@ -450,6 +450,17 @@ func (n *NS) Listen(network, address string) (net.Listener, error) {
 	return ln, err
 }
 
+// ListenConfig is lc.Listen inside the namespace (for options such as
+// SetMultipathTCP).
+func (n *NS) ListenConfig(ctx context.Context, lc *net.ListenConfig, network, address string) (net.Listener, error) {
+	var ln net.Listener
+	err := n.Do(func() (err error) {
+		ln, err = lc.Listen(ctx, network, address)
+		return err
+	})
+	return ln, err
+}
+
 // ListenPacket is net.ListenPacket inside the namespace.
 func (n *NS) ListenPacket(network, address string) (net.PacketConn, error) {
 	var pc net.PacketConn
