@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 )
 
@@ -96,7 +95,7 @@ func goTool() (string, error) {
 	if p, err := exec.LookPath("go"); err == nil {
 		return p, nil
 	}
-	for _, p := range []string{filepath.Join(runtime.GOROOT(), "bin", "go"), "/usr/local/go/bin/go", "/usr/lib/go/bin/go"} {
+	for _, p := range []string{"/usr/local/go/bin/go", "/usr/lib/go/bin/go"} {
 		if executable(p) {
 			return p, nil
 		}

@@ -380,15 +380,16 @@ func (r *FailoverRun) Fail() error {
 }
 
 // WaitRecovered watches the stream after Fail until data flows again
-// (both directions for a two-way stream) or the observation time ends.
-// An outage counts from a pause longer than Cfg.Stall; a stream that
-// never pauses within a second of the failure counts as recovered.
+// (both directions for a two-way stream) without a pause longer than
+// Cfg.Stall for Confirm (300 ms), or the observation time ends. A stream
+// that never pauses within a second of the failure counts as recovered.
 func (r *FailoverRun) WaitRecovered(ctx context.Context) bool {
+	const confirm = 300 * time.Millisecond
 	r.mu.Lock()
 	failAt := r.failAt
 	r.mu.Unlock()
 	deadline := failAt.Add(r.Cfg.Observe)
-	var stalledAt time.Time
+	var stalledAt, resumed time.Time
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -398,26 +399,34 @@ func (r *FailoverRun) WaitRecovered(ctx context.Context) bool {
 		if r.Stream.Bidirectional() && rev.Before(fwd) {
 			last = rev
 		}
-		if stalledAt.IsZero() {
-			if now.Sub(last) > r.Cfg.Stall && now.After(failAt) {
+		pause := now.Sub(last)
+		switch {
+		case stalledAt.IsZero() && resumed.IsZero():
+			if pause > r.Cfg.Stall {
 				stalledAt = last
 				if stalledAt.Before(failAt) {
 					stalledAt = failAt
 				}
-				r.event(now, "stream", fmt.Sprintf("stream stalled: no data for %v", now.Sub(last).Round(time.Millisecond)), nil)
+				r.event(now, "stream", fmt.Sprintf("stream stalled: no data for %v", pause.Round(time.Millisecond)), nil)
 			} else if now.Sub(failAt) > time.Second+r.Cfg.Stall {
-				r.mu.Lock()
-				r.recovered, r.resumedAt = true, failAt
-				r.mu.Unlock()
+				r.setRecovered(failAt)
 				r.event(now, "stream", "stream never stalled", nil)
 				return true
 			}
-		} else if last.After(stalledAt) && now.Sub(last) < r.Cfg.Stall {
-			r.mu.Lock()
-			r.recovered, r.resumedAt = true, last
-			r.mu.Unlock()
-			r.event(last, "stream", fmt.Sprintf("stream continues: data flowing again %v after the failure", last.Sub(failAt).Round(time.Millisecond)), nil)
-			return true
+		case resumed.IsZero():
+			if last.After(stalledAt) {
+				resumed = last
+			}
+		default:
+			if pause > r.Cfg.Stall {
+				// Stalled again before it really got going.
+				stalledAt, resumed = last, time.Time{}
+				r.event(now, "stream", fmt.Sprintf("stream stalled again: no data for %v", pause.Round(time.Millisecond)), nil)
+			} else if now.Sub(resumed) >= confirm {
+				r.setRecovered(resumed)
+				r.event(resumed, "stream", fmt.Sprintf("stream continues: data flowing again %v after the failure", resumed.Sub(failAt).Round(time.Millisecond)), nil)
+				return true
+			}
 		}
 		if now.After(deadline) {
 			r.event(now, "stream", fmt.Sprintf("stream did not recover within %v", r.Cfg.Observe), nil)
@@ -429,6 +438,12 @@ func (r *FailoverRun) WaitRecovered(ctx context.Context) bool {
 		case <-tick.C:
 		}
 	}
+}
+
+func (r *FailoverRun) setRecovered(at time.Time) {
+	r.mu.Lock()
+	r.recovered, r.resumedAt = true, at
+	r.mu.Unlock()
 }
 
 // Stop ends the stream, collects the measurements and tears down what

@@ -235,6 +235,13 @@ func (m Manager) Down(name string) ([]string, error) {
 	for _, n := range names {
 		errs = append(errs, removeNS(n))
 	}
+	// Daemons' directories of demo/bench runs: bpffs mounts first.
+	if err := unmountUnder(m.RunDir(name)); err != nil {
+		errs = append(errs, err)
+	}
+	if err := os.RemoveAll(m.RunDir(name)); err != nil {
+		errs = append(errs, err)
+	}
 	for _, p := range []string{m.statePath(name), m.relayLog(name)} {
 		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, err)
@@ -319,6 +326,12 @@ func removeNS(name string) error {
 
 func (m Manager) relayLog(name string) string {
 	return strings.TrimSuffix(m.statePath(name), ".json") + ".relay.log"
+}
+
+// RunDir is where runs on the named lab (demo, bench) keep the daemons'
+// configuration, state, sockets, logs and bpffs mounts; Down removes it.
+func (m Manager) RunDir(name string) string {
+	return strings.TrimSuffix(m.statePath(name), ".json") + ".d"
 }
 
 // RelayReadyFd is the descriptor on which a relay process reports
