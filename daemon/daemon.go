@@ -181,10 +181,12 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 	d.mu.Lock()
 	d.loop = loop
 	d.mu.Unlock()
+	initial := d.localLocators(cfg, host)
+	d.tellPIO(initial)
 	core, err := env.NewCore(CoreParams{
 		Config:    cfg,
 		Identity:  d.id,
-		Locators:  d.localLocators(cfg, host),
+		Locators:  initial,
 		Sender:    d.pio,
 		DataPlane: tdp,
 		Emit:      loop.Emit,
@@ -429,7 +431,9 @@ func (d *Daemon) pushLocators(ctx context.Context) {
 	host := slices.Clone(d.lastAddrs)
 	d.mu.Unlock()
 	err := d.loop.Do(ctx, func(now time.Time, c Core) error {
-		c.SetLocalLocators(now, d.localLocators(d.cfg, host))
+		locs := d.localLocators(d.cfg, host)
+		c.SetLocalLocators(now, locs)
+		d.tellPIO(locs)
 		return nil
 	})
 	if err != nil && ctx.Err() == nil {
@@ -456,6 +460,17 @@ func (d *Daemon) cfgSnapshot() *Config {
 		return d.opts.Config.ptr()
 	}
 	return c
+}
+
+// tellPIO passes the locator addresses to packet I/O that wants them.
+func (d *Daemon) tellPIO(locs []LocalLocator) {
+	if la, ok := d.pio.(LocatorAware); ok {
+		addrs := make([]netip.Addr, len(locs))
+		for i, l := range locs {
+			addrs[i] = l.Addr
+		}
+		la.SetLocalLocators(addrs)
+	}
 }
 
 // usable reports whether a host address may be a locator at all.

@@ -84,6 +84,12 @@ type DataPlane interface {
 	Close(keep bool) error
 }
 
+// LocatorAware is implemented by packet I/O that wants to know the local
+// locators (to pick which ICMPv6 errors matter).
+type LocatorAware interface {
+	SetLocalLocators(addrs []netip.Addr)
+}
+
 // UplinkAdder is implemented by data planes that attach to the interfaces
 // carrying locators.
 type UplinkAdder interface {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"sync/atomic"
 
 	"github.com/goshim6/goshim6/locators"
 	"github.com/goshim6/goshim6/netio"
@@ -44,11 +45,14 @@ func HostEnvironment() Environment {
 			return open(ctx, cfg, uplinks, log)
 		},
 		OpenPacketIO: func(ctx context.Context, log *slog.Logger) (PacketIO, error) {
-			io, err := netio.Open(netio.ICMPOptions{})
+			p := &netioPIO{}
+			p.locals.Store(&map[netip.Addr]bool{})
+			io, err := netio.Open(netio.ICMPOptions{Filter: p.wantICMP})
 			if err != nil {
 				return nil, err
 			}
-			return &netioPIO{io: io}, nil
+			p.io = io
+			return p, nil
 		},
 		NewCore: NewEngineCore,
 		AddAddress: func(iface string, p netip.Prefix) error {
@@ -107,7 +111,27 @@ func (s *watcherSource) Run(ctx context.Context, fn func([]HostAddr)) error {
 func (s *watcherSource) Close() error { return s.w.Close() }
 
 // netioPIO adapts netio.IO to PacketIO.
-type netioPIO struct{ io *netio.IO }
+type netioPIO struct {
+	io *netio.IO
+	// locals are the local locators: ICMPv6 errors about packets sent
+	// from them reach the engine too (RFC 5533 §8: the data plane has
+	// already translated errors about shimmed packets back to the ULIDs,
+	// so they carry no Shim6 header any more).
+	locals atomic.Pointer[map[netip.Addr]bool]
+}
+
+func (p *netioPIO) wantICMP(e *netio.ICMPError) bool {
+	return e.ShimRelated() || (*p.locals.Load())[e.Packet.Src]
+}
+
+// SetLocalLocators implements LocatorAware.
+func (p *netioPIO) SetLocalLocators(addrs []netip.Addr) {
+	m := make(map[netip.Addr]bool, len(addrs))
+	for _, a := range addrs {
+		m[a] = true
+	}
+	p.locals.Store(&m)
+}
 
 func (p *netioPIO) Send(src, dst netip.Addr, msg []byte) error { return p.io.Send(src, dst, msg) }
 

@@ -6,6 +6,7 @@ package main
 
 import (
 	"bufio"
+	"encoding/binary"
 	"context"
 	"encoding/json"
 	"errors"
@@ -497,4 +498,71 @@ func outputIn(ns *netns.NS, cmd *exec.Cmd) ([]byte, error) {
 	cmd.Stdout, cmd.Stderr = &b, &b
 	err := ns.Run(cmd)
 	return []byte(b.String()), err
+}
+
+// TestE2EICMPErrorReachesREAP: a Destination Unreachable from a router
+// about ULP traffic on the ULID pair of an established context reaches the
+// engine (RFC 5533 §8), which starts REAP exploration.
+func TestE2EICMPErrorReachesREAP(t *testing.T) {
+	nstest.Require(t)
+	tp := topo(t)
+	ha, hb := tp.Host("a"), tp.Host("b")
+	a := startShim6d(t, ha.NS, "a", t.TempDir(), "")
+	b := startShim6d(t, hb.NS, "b", t.TempDir(), "")
+	ctx := context.Background()
+	aIDs, bIDs := a.hbaAddrs(), b.hbaAddrs()
+	if _, err := a.client.CreateContext(ctx, api.CreateParams{LocalULID: aIDs[0], PeerULID: bIDs[0]}); err != nil {
+		t.Fatal(err)
+	}
+	a.waitContext(bIDs[0], "established", func(c api.Context) bool { return established(c) && verifiedPeerLocators(c) >= 2 })
+
+	wc, err := api.Dial(ctx, a.socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wc.Close()
+	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	got := make(chan api.Event, 1)
+	go wc.Watch(wctx, func(ev api.Event) error {
+		if ev.Kind == api.EventReap && strings.Contains(ev.Message, "ICMP") {
+			got <- ev
+			return errors.New("done")
+		}
+		return nil
+	})
+	time.Sleep(100 * time.Millisecond) // let the watch subscribe
+
+	// The provider-1 router says b's ULID is unreachable (code 3), quoting
+	// a UDP packet a sent on the ULID pair.
+	inv := make([]byte, 48)
+	inv[0] = 0x60
+	binary.BigEndian.PutUint16(inv[4:], 8)
+	inv[6], inv[7] = 17, 64
+	copy(inv[8:24], aIDs[0].AsSlice())
+	copy(inv[24:40], bIDs[0].AsSlice())
+	binary.BigEndian.PutUint16(inv[40:], 40000)
+	binary.BigEndian.PutUint16(inv[42:], 9)
+	binary.BigEndian.PutUint16(inv[44:], 8)
+	msg := append([]byte{1, 3, 0, 0, 0, 0, 0, 0}, inv...)
+	p1 := tp.Providers[0]
+	err = p1.NS.Do(func() error {
+		c, err := net.ListenPacket("ip6:ipv6-icmp", "")
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		_, err = c.WriteTo(msg, &net.IPAddr{IP: aIDs[0].AsSlice()})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case ev := <-got:
+		t.Logf("engine: %s", ev.Message)
+	case <-wctx.Done():
+		st, _ := a.client.Stats(ctx)
+		t.Fatalf("no REAP reaction to the ICMP error; netio counters: delivered %d filtered %d", st.Counters["netio_icmp_delivered"], st.Counters["netio_icmp_filtered"])
+	}
 }
