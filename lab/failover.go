@@ -125,10 +125,14 @@ type Failover struct {
 	Recovered bool `json:"recovered"`
 	// Observed is how long the run waited for recovery.
 	Observed time.Duration `json:"observed_ns"`
-	// Gap is the application-level outage: the longest time a receiver
-	// went without data (either direction). Without recovery it is at
-	// least Observed.
+	// Gap is the application-level outage: from the last data received
+	// before the stream stalled to the moment data flowed again for good
+	// (both directions for Paced). Without recovery it is at least
+	// Observed.
 	Gap time.Duration `json:"gap_ns"`
+	// MaxPause is the longest single pause of a receiver (a retransmission
+	// that gets through during the outage splits it into pauses).
+	MaxPause time.Duration `json:"max_pause_ns"`
 	// Detect: REAP started exploring (either host), Shim6 only.
 	Detect time.Duration `json:"detect_ns,omitempty"`
 	// Switch: a host chose a new locator pair (control plane).
@@ -188,8 +192,10 @@ type FailoverRun struct {
 	switched  time.Time
 	newPair   string
 	resumedAt time.Time
-	recovered bool
-	result    *Failover
+	// outageStart is the last receive before the stream stalled.
+	outageStart time.Time
+	recovered   bool
+	result      *Failover
 }
 
 // StartFailover prepares hosts a and b of topo (daemons, MPTCP
@@ -239,6 +245,9 @@ func StartFailover(ctx context.Context, topo *netns.Topology, cfg FailoverConfig
 			return r, err
 		}
 		r.From, r.To = aIDs[0], bIDs[0]
+		dc := cfg.Shim6.withDefaults()
+		r.event(time.Now(), "daemon", fmt.Sprintf("shim6d running on a and b (%s data plane, %s, Send Timeout %v); a's locators %v, b's %v",
+			dc.DataPlane, dc.Security, dc.SendTimeout, aIDs, bIDs), nil)
 		for _, n := range []*netns.NS{ha.NS, hb.NS} {
 			w, err := WatchPayload(n)
 			if err != nil {
@@ -404,6 +413,9 @@ func (r *FailoverRun) WaitRecovered(ctx context.Context) bool {
 		case stalledAt.IsZero() && resumed.IsZero():
 			if pause > r.Cfg.Stall {
 				stalledAt = last
+				r.mu.Lock()
+				r.outageStart = last
+				r.mu.Unlock()
 				if stalledAt.Before(failAt) {
 					stalledAt = failAt
 				}
@@ -477,7 +489,7 @@ func (r *FailoverRun) Stop() Failover {
 				f.Err = res.Reverse.Err
 			}
 		}
-		f.Gap = res.MaxGap()
+		f.MaxPause = res.MaxGap()
 	}
 	r.mu.Lock()
 	f.Recovered = r.recovered
@@ -492,6 +504,9 @@ func (r *FailoverRun) Stop() Failover {
 		f.NewPair = r.newPair
 		if r.recovered {
 			f.Resumed = since(r.resumedAt)
+			if !r.outageStart.IsZero() {
+				f.Gap = r.resumedAt.Sub(r.outageStart)
+			}
 		}
 		if r.Stream != nil {
 			f.FailAt = r.failAt.Sub(r.Stream.Start())
@@ -510,6 +525,7 @@ func (r *FailoverRun) Stop() Failover {
 	if !first.IsZero() && !failAt.IsZero() {
 		f.FirstPacket = first.Sub(failAt)
 	}
+	f.Gap = max(f.Gap, f.MaxPause)
 	if !f.Recovered && f.Gap < f.Observed {
 		f.Gap = f.Observed
 	}
