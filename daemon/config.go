@@ -90,6 +90,11 @@ type REAPConfig struct {
 	// ActivityPoll: how often the data plane's per-context counters are
 	// read.
 	ActivityPoll time.Duration `toml:"activity_poll"`
+	// ULPFeedback lets the upper layer's trouble reports (a TCP
+	// retransmission timeout seen by the data plane) start exploration at
+	// once (RFC 5534 §3.2 "upper-layer feedback"), without waiting for the
+	// Send Timeout.
+	ULPFeedback bool `toml:"ulp_feedback"`
 }
 
 // TriggerConfig decides when traffic between two ULIDs gets a context
@@ -150,7 +155,7 @@ func Default() Config {
 		StateDir: "/var/lib/shim6d",
 		Socket:   api.DefaultSocket,
 		Security: SecurityConfig{Mode: SecurityHBA, Sec: 0, RSABits: 2048, AddAddresses: true},
-		REAP:     REAPConfig{SendTimeout: 15 * time.Second, ActivityPoll: time.Second},
+		REAP:     REAPConfig{SendTimeout: 15 * time.Second, ActivityPoll: time.Second, ULPFeedback: true},
 		Trigger:  TriggerConfig{Packets: 10},
 		Limits:   LimitsConfig{MaxContexts: 65536, GCIdle: 10 * time.Minute},
 		DataPlane: DataPlaneConfig{
@@ -334,8 +339,8 @@ func (c *Config) notReloadable(old Config) []string {
 	if c.Limits != old.Limits {
 		keys = append(keys, "limits")
 	}
-	if c.REAP != old.REAP {
-		keys = append(keys, "reap")
+	if c.REAP.SendTimeout != old.REAP.SendTimeout || c.REAP.ActivityPoll != old.REAP.ActivityPoll {
+		keys = append(keys, "reap.send_timeout/activity_poll")
 	}
 	if c.DataPlane.KeepOnExit != old.DataPlane.KeepOnExit {
 		keys = append(keys, "dataplane.keep_on_exit")

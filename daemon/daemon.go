@@ -175,7 +175,7 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		Logger:       log,
 		Activity:     d.dp,
 		ActivityPoll: cfg.REAP.ActivityPoll,
-		Trigger:      triggerFilter(func() *Config { return d.cfg }),
+		Filter:       eventFilter(func() *Config { return d.cfg }),
 		OnEvent:      d.onEvent,
 	})
 	d.mu.Lock()
@@ -588,7 +588,8 @@ func (d *Daemon) reload(ctx context.Context) error {
 		fixed = nc.notReloadable(old)
 		// Keep the values that need a restart.
 		nc.StateDir, nc.Socket, nc.Security, nc.DataPlane = old.StateDir, old.Socket, old.Security, old.DataPlane
-		nc.Metrics, nc.Limits, nc.REAP, nc.Log.Format = old.Metrics, old.Limits, old.REAP, old.Log.Format
+		nc.Metrics, nc.Limits, nc.Log.Format = old.Metrics, old.Limits, old.Log.Format
+		nc.REAP.SendTimeout, nc.REAP.ActivityPoll = old.REAP.SendTimeout, old.REAP.ActivityPoll
 		d.cfg = &nc
 		return nil
 	})

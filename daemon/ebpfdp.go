@@ -55,7 +55,7 @@ func openEBPF(ctx context.Context, cfg *Config, uplinks []string, log *slog.Logg
 		Logger:      log,
 	}
 	// The data plane raises one trigger per ULID pair after TriggerPackets
-	// packets; the daemon then applies [peers] (triggerFilter). With
+	// packets; the daemon then applies [peers] (eventFilter). With
 	// trigger.packets = 0 only peers.always are shimmed, at their first
 	// packet.
 	switch {

@@ -32,9 +32,10 @@ type LoopConfig struct {
 	// Activity is polled every ActivityPoll (nil: no polling).
 	Activity     dataplane.ActivitySource
 	ActivityPoll time.Duration
-	// Trigger decides whether a data-plane trigger event reaches the core
-	// (peer policy and threshold); nil passes everything.
-	Trigger func(ev dataplane.Event) bool
+	// Filter decides whether a data-plane event reaches the core (peer
+	// policy and threshold for triggers, reap.ulp_feedback for ULP
+	// trouble); nil passes everything. Dropped events are counted by kind.
+	Filter func(ev dataplane.Event) bool
 	// OnEvent, if set, sees every event published (metrics); called on
 	// the loop goroutine.
 	OnEvent func(api.Event)
@@ -65,6 +66,7 @@ type Loop struct {
 	// Counters of the loop itself (read with Counters).
 	droppedPackets, droppedICMP, droppedDPEvents atomic.Uint64
 	panics, activityErrors, ignoredTriggers      atomic.Uint64
+	ignoredULPTrouble                            atomic.Uint64
 	timerRuns                                    atomic.Uint64
 }
 
@@ -206,6 +208,7 @@ func (l *Loop) Counters() map[string]uint64 {
 		"loop_panics":              l.panics.Load(),
 		"loop_activity_errors":     l.activityErrors.Load(),
 		"loop_ignored_triggers":    l.ignoredTriggers.Load(),
+		"loop_ignored_ulp_trouble": l.ignoredULPTrouble.Load(),
 		"loop_timer_runs":          l.timerRuns.Load(),
 		"loop_watchers":            uint64(l.events.count()),
 		"loop_queued_packets":      uint64(len(l.packets)),
@@ -243,8 +246,13 @@ func (l *Loop) Run(ctx context.Context) error {
 		case e := <-l.icmp:
 			l.guard("icmp", func() { l.core.HandleICMP(clk.Now(), e.Src, e.Type, e.Code, e.Invoking) })
 		case ev := <-l.dpEvents:
-			if ev.Kind == dataplane.EventTrigger && l.cfg.Trigger != nil && !l.cfg.Trigger(ev) {
-				l.ignoredTriggers.Add(1)
+			if l.cfg.Filter != nil && !l.cfg.Filter(ev) {
+				switch ev.Kind {
+				case dataplane.EventTrigger:
+					l.ignoredTriggers.Add(1)
+				case dataplane.EventULPTrouble:
+					l.ignoredULPTrouble.Add(1)
+				}
 				break
 			}
 			l.guard("dataplane event", func() { l.core.HandleDataPlaneEvent(clk.Now(), ev) })

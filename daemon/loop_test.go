@@ -161,7 +161,7 @@ func TestLoopTriggerPolicy(t *testing.T) {
 	cfg.Peers.Never = []netip.Prefix{netip.MustParsePrefix("2001:db8:dead::/48")}
 	cfg.Peers.Always = []netip.Prefix{netip.MustParsePrefix("2001:db8:beef::/48")}
 	cfg.Trigger.Packets = 10
-	h := startLoop(t, func(c *LoopConfig) { c.Trigger = triggerFilter(func() *Config { return &cfg }) })
+	h := startLoop(t, func(c *LoopConfig) { c.Filter = eventFilter(func() *Config { return &cfg }) })
 	never := netip.MustParseAddr("2001:db8:dead::1")
 	always := netip.MustParseAddr("2001:db8:beef::1")
 	other := netip.MustParseAddr("2001:db8:c::1")
@@ -178,6 +178,15 @@ func TestLoopTriggerPolicy(t *testing.T) {
 	// Unknown-tag events are never filtered.
 	h.loop.DeliverDataPlaneEvent(dataplane.Event{Kind: dataplane.EventUnknownTag, Src: never, Dst: ulidA, Tag: 7})
 	h.want(t, "dpevent")
+	// ULP trouble reaches REAP unless reap.ulp_feedback is off.
+	h.loop.DeliverDataPlaneEvent(dataplane.Event{Kind: dataplane.EventULPTrouble, Src: ulidA, Dst: other})
+	h.want(t, "dpevent")
+	h.loop.Do(context.Background(), func(time.Time, Core) error { cfg.REAP.ULPFeedback = false; return nil })
+	h.loop.DeliverDataPlaneEvent(dataplane.Event{Kind: dataplane.EventULPTrouble, Src: ulidA, Dst: other})
+	h.wantNothing(t)
+	if got := h.loop.Counters()["loop_ignored_ulp_trouble"]; got != 1 {
+		t.Fatalf("ignored ULP trouble %d, want 1", got)
+	}
 	// Threshold 0 disables automatic establishment except for "always".
 	h.loop.Do(context.Background(), func(time.Time, Core) error { cfg.Trigger.Packets = 0; return nil })
 	h.loop.DeliverDataPlaneEvent(dataplane.Event{Kind: dataplane.EventTrigger, Src: ulidA, Dst: other, Packets: 1 << 20})

@@ -249,11 +249,31 @@ func TestCtlWatch(t *testing.T) {
 		}()
 		return out
 	}
+	within := func(what string, c <-chan string) string {
+		t.Helper()
+		select {
+		case s := <-c:
+			return s
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%s did not finish", what)
+			return ""
+		}
+	}
+	sub := func() chan api.Event {
+		t.Helper()
+		select {
+		case ch := <-b.subs:
+			return ch
+		case <-time.After(30 * time.Second):
+			t.Fatal("watch never subscribed")
+			return nil
+		}
+	}
 	res := watch("-n", "2")
-	ch := <-b.subs
+	ch := sub()
 	ch <- api.Event{Time: t0, Kind: api.EventSwitched, Tag: 0x77, PeerULID: netip.MustParseAddr("2001:db8:3::30"), Message: "new pair", Attrs: map[string]string{"reason": "send-timeout"}}
 	ch <- api.Event{Time: t0, Kind: api.EventContextUp, Tag: 0x78}
-	out := <-res
+	out := within("watch -n 2", res)
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if len(lines) != 2 {
 		t.Fatalf("want 2 lines:\n%s", out)
@@ -261,9 +281,9 @@ func TestCtlWatch(t *testing.T) {
 	wantIn(t, lines[0], "locator-switch", "0x77", "-> 2001:db8:3::30", "new pair", "reason=send-timeout")
 	wantIn(t, lines[1], "context-up", "0x78")
 	res = watch("-n", "1", "-o", "json")
-	(<-b.subs) <- api.Event{Time: t0, Kind: api.EventDaemon, Message: "hi"}
+	sub() <- api.Event{Time: t0, Kind: api.EventDaemon, Message: "hi"}
 	var ev api.Event
-	if o := <-res; json.Unmarshal([]byte(o), &ev) != nil || ev.Message != "hi" {
+	if o := within("watch -o json", res); json.Unmarshal([]byte(o), &ev) != nil || ev.Message != "hi" {
 		t.Fatalf("json watch: %q", o)
 	}
 }
