@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -265,7 +266,7 @@ func TestE2EEBPFFailover(t *testing.T) {
 	nstest.Require(t)
 	tp := topo(t)
 	ha, hb := tp.Host("a"), tp.Host("b")
-	a := startEBPF(t, ha.NS, "a", "", "[trigger]\npackets = 10\n")
+	a := startEBPF(t, ha.NS, "a", "", "[trigger]\npackets = 10\n[metrics]\nlisten = \"[::1]:9586\"\n")
 	b := startEBPF(t, hb.NS, "b", "", "[trigger]\npackets = 0\n")
 	ctx := context.Background()
 	aIDs, bIDs := a.hbaAddrs(), b.hbaAddrs()
@@ -293,4 +294,49 @@ func TestE2EEBPFFailover(t *testing.T) {
 	if st.Counters["probes_sent"] == 0 || st.Counters["engine_locator_switches"] == 0 {
 		t.Errorf("stats after failover: probes_sent %d, switches %d", st.Counters["probes_sent"], st.Counters["engine_locator_switches"])
 	}
+	// The metrics tell the same story.
+	m := scrape(t, ha.NS, "[::1]:9586")
+	for _, want := range []string{
+		`shim6_contexts{state="established"} 1`,
+		`shim6_failovers_total{reason="` + c.LastSwitchReason + `"}`,
+		"shim6_failover_duration_seconds_count 1",
+		`shim6_handshakes_total{result="established",role="initiator"} 1`,
+		`shim6_probes_total{direction="sent"}`,
+		`shim6_dataplane_packets_total{direction="tx"}`,
+		"shim6_up 1",
+	} {
+		if !strings.Contains(m, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	if t.Failed() {
+		t.Logf("metrics:\n%s", grepLines(m, "shim6_"))
+	}
+}
+
+// scrape fetches /metrics from inside ns.
+func scrape(t *testing.T, ns *netns.NS, addr string) string {
+	t.Helper()
+	c, err := ns.Dial(context.Background(), &net.Dialer{Timeout: 5 * time.Second}, "tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(c, "GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
+	b, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) && !strings.HasPrefix(l, "#") {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
