@@ -109,6 +109,10 @@ func (f *fakeBackend) Unpin(_ context.Context, r ContextRef) error {
 	_, err := f.find(r)
 	return err
 }
+func (f *fakeBackend) Set(_ context.Context, p SetParams) error {
+	_, err := f.find(p.ContextRef)
+	return err
+}
 func (f *fakeBackend) Locators(context.Context) (Locators, error) {
 	return Locators{Local: []Locator{{Addr: netip.MustParseAddr("2001:db8:1::1"), Interface: "eth0", Verification: "hba", State: "usable"}}, Generation: 3}, nil
 }

@@ -175,6 +175,11 @@ func (c *Client) Unpin(ctx context.Context, ref ContextRef) error {
 	return c.Call(ctx, MethodContextsUnpin, ref, nil)
 }
 
+// Set changes per-context settings (the REAP Send Timeout).
+func (c *Client) Set(ctx context.Context, p SetParams) error {
+	return c.Call(ctx, MethodContextsSet, p, nil)
+}
+
 // Locators lists the local locators.
 func (c *Client) Locators(ctx context.Context) (Locators, error) {
 	var l Locators

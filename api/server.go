@@ -31,6 +31,7 @@ type Backend interface {
 	Explore(ctx context.Context, ref ContextRef) error
 	Pin(ctx context.Context, p PinParams) error
 	Unpin(ctx context.Context, ref ContextRef) error
+	Set(ctx context.Context, p SetParams) error
 	Locators(ctx context.Context) (Locators, error)
 	Stats(ctx context.Context) (Stats, error)
 	// Subscribe returns a channel of events that stays open until cancel
@@ -365,6 +366,13 @@ var methods = map[string]func(ctx context.Context, b Backend, p json.RawMessage)
 	MethodContextsUnpin: withRef(func(ctx context.Context, b Backend, r ContextRef) (any, error) {
 		return Empty{}, b.Unpin(ctx, r)
 	}),
+	MethodContextsSet: func(ctx context.Context, b Backend, p json.RawMessage) (any, error) {
+		var sp SetParams
+		if err := decodeValid(p, &sp); err != nil {
+			return nil, err
+		}
+		return Empty{}, b.Set(ctx, sp)
+	},
 	MethodLocators: func(ctx context.Context, b Backend, p json.RawMessage) (any, error) {
 		if err := params(p, &Empty{}); err != nil {
 			return nil, err

@@ -33,6 +33,7 @@ const (
 	MethodContextsExplore = "contexts.explore"
 	MethodContextsPin     = "contexts.pin"
 	MethodContextsUnpin   = "contexts.unpin"
+	MethodContextsSet     = "contexts.set"
 	MethodLocators        = "locators.list"
 	MethodStats           = "stats"
 	MethodEventsWatch     = "events.watch"
@@ -160,6 +161,18 @@ func (p PinParams) Validate() error {
 	return checkUnicast6("peer_locator", p.PeerLocator)
 }
 
+// SetParams changes per-context settings.
+type SetParams struct {
+	ContextRef
+	// SendTimeoutSeconds is REAP's Send Timeout for this context, 1 to
+	// 65535 s, announced to the peer (RFC 5534 §5.3); 0 restores
+	// reap.send_timeout.
+	SendTimeoutSeconds uint16 `json:"send_timeout_seconds"`
+}
+
+// Validate checks the reference.
+func (p SetParams) Validate() error { return p.ContextRef.Validate() }
+
 func checkUnicast6(field string, a netip.Addr) error {
 	switch {
 	case !a.IsValid():
@@ -219,8 +232,11 @@ type Context struct {
 	LastSwitchReason string    `json:"last_switch_reason,omitempty"`
 	Switches         uint64    `json:"switches,omitempty"`
 	Traffic          Traffic   `json:"traffic"`
-	LocalLocators    []Locator `json:"local_locators,omitempty"`
-	PeerLocators     []Locator `json:"peer_locators,omitempty"`
+	// PeerKeepaliveTimeoutSeconds is the Send Timeout the peer announced
+	// (RFC 5534 §5.3); 0 when it announced none (the default, 15 s).
+	PeerKeepaliveTimeoutSeconds uint32    `json:"peer_keepalive_timeout_seconds,omitempty"`
+	LocalLocators               []Locator `json:"local_locators,omitempty"`
+	PeerLocators                []Locator `json:"peer_locators,omitempty"`
 }
 
 // Traffic is what the data plane counted for a context.

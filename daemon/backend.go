@@ -108,6 +108,12 @@ func (b *Backend) Unpin(ctx context.Context, ref api.ContextRef) error {
 	return b.Loop.Do(ctx, func(now time.Time, c Core) error { return c.Unpin(now, ref) })
 }
 
+// Set implements api.Backend.
+func (b *Backend) Set(ctx context.Context, p api.SetParams) error {
+	d := time.Duration(p.SendTimeoutSeconds) * time.Second
+	return b.Loop.Do(ctx, func(now time.Time, c Core) error { return c.SetSendTimeout(now, p.ContextRef, d) })
+}
+
 // Locators implements api.Backend.
 func (b *Backend) Locators(ctx context.Context) (l api.Locators, err error) {
 	err = b.Loop.Do(ctx, func(now time.Time, c Core) error {

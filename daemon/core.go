@@ -32,6 +32,7 @@ type Core interface {
 	Explore(now time.Time, ref api.ContextRef) error
 	Pin(now time.Time, p api.PinParams) error
 	Unpin(now time.Time, ref api.ContextRef) error
+	SetSendTimeout(now time.Time, ref api.ContextRef, d time.Duration) error
 	Locators(now time.Time) api.Locators
 	Counters() map[string]uint64
 }

@@ -384,6 +384,19 @@ func (c *engineCore) Unpin(now time.Time, ref api.ContextRef) error {
 	return apiErr(c.e.Unpin(now, tag))
 }
 
+func (c *engineCore) SetSendTimeout(now time.Time, ref api.ContextRef, d time.Duration) error {
+	tag, err := c.resolve(ref)
+	if err != nil {
+		return err
+	}
+	if err := c.e.SetSendTimeout(now, tag, d); errors.Is(err, engine.ErrConfig) {
+		return api.Errorf(api.CodeInvalidArgument, "send timeout %v out of range (1s to 65535s)", d)
+	} else if err != nil {
+		return apiErr(err)
+	}
+	return nil
+}
+
 func (c *engineCore) Locators(now time.Time) api.Locators {
 	l := api.Locators{Local: c.localAPI()}
 	for _, ci := range c.e.Contexts() {
@@ -420,7 +433,8 @@ func (c *engineCore) convert(ci engine.ContextInfo, detail bool) api.Context {
 		LocalULID: ci.LocalULID, PeerULID: ci.PeerULID,
 		LocalLocator: ci.LocalLocator, PeerLocator: ci.PeerLocator,
 		State: strings.ToLower(ci.State.String()), REAPState: ci.Reap, Pinned: ci.Pinned,
-		Created: ci.Created,
+		Created:                     ci.Created,
+		PeerKeepaliveTimeoutSeconds: uint32(ci.PeerKeepaliveTimeout / time.Second),
 	}
 	if e := c.ctx[ci.LocalTag]; e != nil {
 		x.LastSwitch, x.LastSwitchReason, x.Switches = e.lastSwitch, e.lastSwitchReason, e.switches

@@ -203,6 +203,10 @@ func (f *fakeCore) Unpin(now time.Time, ref api.ContextRef) error {
 	_, err := f.find(ref)
 	return err
 }
+func (f *fakeCore) SetSendTimeout(now time.Time, ref api.ContextRef, d time.Duration) error {
+	_, err := f.find(ref)
+	return err
+}
 func (f *fakeCore) Locators(now time.Time) api.Locators {
 	var l api.Locators
 	for _, x := range f.locs {

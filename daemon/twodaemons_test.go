@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -261,6 +262,24 @@ func TestTwoDaemonsEstablishOnCommandAndUpdate(t *testing.T) {
 		}
 	}
 
+	// A per-context Send Timeout reaches the peer (Keepalive Timeout
+	// option in an Update).
+	if err := a.client.Set(ctx, api.SetParams{ContextRef: api.ContextRef{Tag: c.LocalTag}, SendTimeoutSeconds: 5}); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		y, err := b.client.Context(ctx, api.ContextRef{PeerULID: ulidA})
+		if err == nil && y.PeerKeepaliveTimeoutSeconds == 5 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("b never learned a's send timeout: %+v %v", y, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := a.client.Set(ctx, api.SetParams{ContextRef: api.ContextRef{Tag: 12345}, SendTimeoutSeconds: 5}); !errors.Is(err, api.ErrNotFound) {
+		t.Fatalf("set on an unknown context: %v", err)
+	}
 	// Stats and metrics counted the handshake.
 	s, err := a.client.Stats(ctx)
 	if err != nil {

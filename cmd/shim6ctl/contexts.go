@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -210,7 +211,49 @@ payload with our old tag reaches us).`,
 	}
 	refArgs(del)
 
-	cmd.AddCommand(show, add, del)
+	var sendTimeout time.Duration
+	set := &cobra.Command{
+		Use:   "set TAG|PEER-ULID --send-timeout DURATION",
+		Short: "Change a context's REAP Send Timeout",
+		Long: `Set the REAP Send Timeout of one context (how long its outbound traffic
+may go unanswered before exploration starts, RFC 5534 §7), in whole seconds
+from 1s to 65535s; 0 goes back to reap.send_timeout. The peer is told in an
+Update Request (Keepalive Timeout option, RFC 5534 §5.3), so that it sends
+keepalives often enough. The context must be established.`,
+		Example: `  shim6ctl context set 0x2a3b4c5d6e7f --send-timeout 3s`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !cmd.Flags().Changed("send-timeout") {
+				return errors.New("nothing to set: give --send-timeout")
+			}
+			if sendTimeout < 0 || sendTimeout%time.Second != 0 || sendTimeout > 65535*time.Second {
+				return fmt.Errorf("--send-timeout %v: whole seconds from 1s to 65535s, or 0 for the default", sendTimeout)
+			}
+			ref, err := parseRef(args[0], local)
+			if err != nil {
+				return err
+			}
+			p := api.SetParams{ContextRef: ref, SendTimeoutSeconds: uint16(sendTimeout / time.Second)}
+			return o.run(cmd, func(ctx context.Context, c *api.Client) error {
+				if err := c.Set(ctx, p); err != nil {
+					return err
+				}
+				if o.json() {
+					return writeJSON(cmd.OutOrStdout(), map[string]any{"context": ref, "result": "set", "send_timeout_seconds": p.SendTimeoutSeconds})
+				}
+				v := "default"
+				if sendTimeout != 0 {
+					v = sendTimeout.String()
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "context %s: send timeout %s\n", ref, v)
+				return nil
+			})
+		},
+	}
+	set.Flags().DurationVar(&sendTimeout, "send-timeout", 0, "REAP Send Timeout for this context (0: reap.send_timeout)")
+	refArgs(set)
+
+	cmd.AddCommand(show, add, del, set)
 	return cmd
 }
 
@@ -252,6 +295,9 @@ func writeContext(w io.Writer, now time.Time, x api.Context) {
 	fmt.Fprintf(tw, "locators\t%s\n", loc)
 	fmt.Fprintf(tw, "state\t%s\n", x.State)
 	fmt.Fprintf(tw, "REAP\t%s\n", orDash(x.REAPState))
+	if x.PeerKeepaliveTimeoutSeconds != 0 {
+		fmt.Fprintf(tw, "peer send timeout\t%ds (it expects a packet from us that often)\n", x.PeerKeepaliveTimeoutSeconds)
+	}
 	fmt.Fprintf(tw, "age\t%s\n", ago(now, x.Created))
 	sw := ago(now, x.LastSwitch)
 	if !x.LastSwitch.IsZero() {

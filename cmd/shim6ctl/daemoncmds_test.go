@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/netip"
 	"path/filepath"
 	"strings"
@@ -80,6 +81,10 @@ func (b *ctlBackend) Pin(_ context.Context, p api.PinParams) error {
 }
 func (b *ctlBackend) Unpin(_ context.Context, r api.ContextRef) error {
 	b.record("unpin " + r.String())
+	return nil
+}
+func (b *ctlBackend) Set(_ context.Context, p api.SetParams) error {
+	b.record(fmt.Sprintf("set %s send_timeout=%d", p.ContextRef, p.SendTimeoutSeconds))
 	return nil
 }
 func (b *ctlBackend) Locators(context.Context) (api.Locators, error) {
@@ -196,6 +201,8 @@ func TestCtlMutations(t *testing.T) {
 		{[]string{"explore", "2001:db8:2::20"}, "exploring", "explore -> 2001:db8:2::20"},
 		{[]string{"pin", "0x77", "2001:db8:1::1", "2001:db8:2::2"}, "pinned to 2001:db8:1::1 > 2001:db8:2::2", "pin 0x77 2001:db8:1::1 2001:db8:2::2"},
 		{[]string{"unpin", "0x77"}, "unpinned", "unpin 0x77"},
+		{[]string{"context", "set", "0x77", "--send-timeout", "5s"}, "send timeout 5s", "set 0x77 send_timeout=5"},
+		{[]string{"context", "set", "0x77", "--send-timeout", "0"}, "send timeout default", "set 0x77 send_timeout=0"},
 	} {
 		out := mustCtl(t, sock, tc.args...)
 		wantIn(t, out, tc.out)
@@ -210,6 +217,8 @@ func TestCtlMutations(t *testing.T) {
 		{"context", "add", "ff02::1"},
 		{"pin", "0x77", "2001:db8::1", "nope"},
 		{"update", "0x800000000000"},
+		{"context", "set", "0x77", "--send-timeout", "1500ms"},
+		{"context", "set", "0x77"},
 	} {
 		if _, err := ctl(t, sock, args...); err == nil {
 			t.Errorf("%v accepted", args)
