@@ -474,6 +474,15 @@ func TestE2ERefusals(t *testing.T) {
 	if err == nil || !strings.Contains(string(out), "no global IPv6 prefix") {
 		t.Fatalf("no address: %v\n%s", err, out)
 	}
+	// Not root.
+	os.Chmod(filepath.Dir(shim6dBinary(t)), 0o755)
+	os.Chmod(dir, 0o755)
+	cmd = exec.Command(shim6dBinary(t), "-config", filepath.Join(dir, "c.toml"))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err = cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "must run as root") {
+		t.Fatalf("not root: %v\n%s", err, out)
+	}
 	// Unknown key.
 	os.WriteFile(filepath.Join(dir, "bad.toml"), []byte("[reap]\nsend_timout = \"1s\"\n"), 0o600)
 	out, err = exec.Command(shim6dBinary(t), "-config", filepath.Join(dir, "bad.toml"), "-check").CombinedOutput()

@@ -71,6 +71,10 @@ func run() int {
 		fmt.Println("shim6d", version())
 		return 0
 	}
+	if !*check && os.Geteuid() != 0 {
+		fmt.Fprintln(os.Stderr, "shim6d: must run as root: it opens raw sockets, loads eBPF programs and changes addresses and routing rules (shim6d -check works as any user)")
+		return 1
+	}
 	explicit := false
 	fs.Visit(func(f *flag.Flag) {
 		if f.Name == "config" {
