@@ -90,7 +90,7 @@ func TestE2EEBPFTriggerThreshold(t *testing.T) {
 	tp := topo(t)
 	ha, hb := tp.Host("a"), tp.Host("b")
 	a := startEBPF(t, ha.NS, "a", "", "[trigger]\npackets = 10\n")
-	b := startEBPF(t, hb.NS, "b", "", "")
+	b := startEBPF(t, hb.NS, "b", "", "[trigger]\npackets = 0\n")
 	aIDs, bIDs := a.hbaAddrs(), b.hbaAddrs()
 
 	// UDP from a's ULID to b's: after 10 packets the data plane raises
@@ -101,7 +101,7 @@ func TestE2EEBPFTriggerThreshold(t *testing.T) {
 			return err
 		}
 		defer c.Close()
-		for i := range 5 {
+		for i := range 4 {
 			c.Write([]byte{byte(i)}) // b answers port unreachable: ignore
 		}
 		return nil
