@@ -334,3 +334,41 @@ func TestTwoDaemonsTriggerThreshold(t *testing.T) {
 func trigger(src, dst netip.Addr, packets uint64) dataplane.Event {
 	return dataplane.Event{Kind: dataplane.EventTrigger, Src: src, Dst: dst, Packets: packets, Time: time.Now()}
 }
+
+// TestTwoDaemonsCGA: in cga mode a locator outside the HBA set (a new
+// prefix) is offered with a CGA signature, and the peer verifies it.
+func TestTwoDaemonsCGA(t *testing.T) {
+	n := &memNet{hosts: map[netip.Addr]*memPIO{}, drop: map[netip.Addr]bool{}}
+	cga := func(c *Config) { c.Security.Mode = SecurityCGA; c.Security.RSABits = 1024 }
+	a := startMemHost(t, n, "a", hostA(), cga)
+	b := startMemHost(t, n, "b", hostB(), cga)
+	ulidA, ulidB := a.d.id.Addrs[0], b.d.id.Addrs[0]
+	ctx := context.Background()
+	if _, err := a.client.CreateContext(ctx, api.CreateParams{LocalULID: ulidA, PeerULID: ulidB}); err != nil {
+		t.Fatal(err)
+	}
+	a.waitEvent(t, api.EventContextUp, nil)
+	// a gets an address in a third prefix, not in its HBA set.
+	extra := netip.MustParseAddr("2001:db8:3:a::1")
+	n.attach(a.pio, extra)
+	all := append(hostA(), HostAddr{Addr: ulidA, PrefixLen: 64, Interface: "to-p1"},
+		HostAddr{Addr: a.d.id.Addrs[1], PrefixLen: 64, Interface: "to-p2"},
+		HostAddr{Addr: extra, PrefixLen: 64, Interface: "to-p3"})
+	a.addrs.changes <- all
+	var y api.Context
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		var err error
+		y, err = b.client.Context(ctx, api.ContextRef{PeerULID: ulidA})
+		if err == nil {
+			for _, l := range y.PeerLocators {
+				if l.Addr == extra && l.Verification == "cga" && l.State == "verified" {
+					return
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("b never verified a's CGA-signed locator %s: %+v %v", extra, y.PeerLocators, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
