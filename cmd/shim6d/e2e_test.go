@@ -35,6 +35,14 @@ var (
 	buildErr  error
 )
 
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
+
 // shim6dBinary builds shim6d once per test process.
 func shim6dBinary(t *testing.T) string {
 	t.Helper()
