@@ -30,8 +30,7 @@ type Config struct {
 	// uplink MTU minus ShimHeaderLen.
 	ShimMTU int
 	// ShimOffload selects the shim device's segmentation (default
-	// OffloadNone: TSO and GSO off). Packets that arrive as GSO anyway
-	// (UDP GSO, or OffloadGSO) are segmented by the veth pair.
+	// OffloadGSO: TSO off, GSO on).
 	ShimOffload Offload
 
 	// RouteTable holds the route into the shim device. Default 21302.

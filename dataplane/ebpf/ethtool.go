@@ -61,15 +61,19 @@ func setFeature(dev string, cmd uint32, on bool) error {
 type Offload int
 
 const (
-	// OffloadNone (default): TSO and GSO off. TCP on a shimmed route
-	// sends wire-sized packets, which shim6_out_egress rewrites and
-	// redirects on the shim device's own egress, without crossing the
-	// veth pair (fastest here, see docs/benchmarks.md).
-	OffloadNone Offload = iota
-	// OffloadGSO: TSO off, GSO on. TCP builds large packets; they cross
-	// the veth pair, whose transmit segments them, and shim6_out on the
-	// far end shims each segment.
-	OffloadGSO
+	// OffloadGSO (default): TSO off, GSO on. TCP builds large packets;
+	// they cross the veth pair, whose transmit segments them in
+	// software, and shim6_out on the far end shims each segment.
+	// Packets that are wire-sized already (small UDP, ICMPv6, ...) are
+	// shimmed on the shim device's egress by shim6_out_egress without
+	// crossing the veth.
+	OffloadGSO Offload = iota
+	// OffloadNone: TSO and GSO off and gso_max_segs 1, so that TCP sends
+	// one wire-sized packet at a time (Linux 6.x TCP builds GSO packets
+	// whatever the device features say; gso_max_segs is what stops it),
+	// all shimmed on the egress fast path. Measured much slower (see
+	// docs/benchmarks.md); kept for comparison.
+	OffloadNone
 )
 
 func (o Offload) String() string {

@@ -189,9 +189,9 @@ func TestTriggerAndUnknownTag(t *testing.T) {
 // TestClsactFallback: the tc programs work through clsact and netlink
 // (kernels without tcx), and Destroy removes the filters.
 func TestClsactFallback(t *testing.T) {
-	// With GSO on the shim device, TCP's large packets take the veth
-	// path: egress passes them on, the veth segments, the peer shims.
-	topo, a, b := twoHosts(t, func(c *Config) { c.ForceClsact = true; c.ShimOffload = OffloadGSO })
+	// TCP's large packets take the veth path: egress passes them on,
+	// the veth segments, the peer shims.
+	topo, a, b := twoHosts(t, func(c *Config) { c.ForceClsact = true })
 	shimOverP2(t, topo, a, b)
 	s := startStream(t, a, b)
 	s.progress(t, 16<<20, "shimmed through clsact")

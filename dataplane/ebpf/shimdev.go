@@ -85,6 +85,17 @@ func (d *DataPlane) setupShimDevice(mtu int) error {
 	if err != nil {
 		return fmt.Errorf("configure shim device: %w", err)
 	}
+	// TCP builds GSO packets whatever the device's features; only
+	// gso_max_segs 1 makes it send wire-sized ones.
+	segs := 65535
+	if d.cfg.ShimOffload == OffloadNone {
+		segs = 1
+	}
+	if l.Attrs().GSOMaxSegs != uint32(segs) {
+		if err := d.nl.LinkSetGSOMaxSegs(l, segs); err != nil {
+			return fmt.Errorf("gso_max_segs of %s: %w", name, err)
+		}
+	}
 	for _, x := range []netlink.Link{l, p} {
 		if err := d.nl.LinkSetUp(x); err != nil {
 			return err

@@ -176,31 +176,31 @@ func (x *bench) scenarios() []scenario {
 			return x.senderOffload("tso", "off")
 		}, func() error { return x.senderOffload("tso", "on") }},
 		{"plain, data plane loaded, context on the ULIDs", func() error {
-			if err := x.load(false, dpebpf.OffloadNone); err != nil {
+			if err := x.load(false, dpebpf.OffloadGSO); err != nil {
 				return err
 			}
 			return x.install(false)
 		}, none},
-		{"shimmed, shim device TSO off GSO on (veth segments)", func() error {
+		{"shimmed, shim device TSO off GSO on (default, veth segments)", func() error {
 			if err := x.load(false, dpebpf.OffloadGSO); err != nil {
 				return err
 			}
 			return x.install(true)
 		}, none},
-		{"shimmed, shim device TSO off GSO off (default, egress fast path)", func() error {
+		{"shimmed, shim device TSO+GSO off, gso_max_segs 1 (TCP per packet)", func() error {
 			if err := x.load(false, dpebpf.OffloadNone); err != nil {
 				return err
 			}
 			return x.install(true)
 		}, none},
 		{"shimmed, XDP strip on the uplinks", func() error {
-			if err := x.load(true, dpebpf.OffloadNone); err != nil {
+			if err := x.load(true, dpebpf.OffloadGSO); err != nil {
 				return err
 			}
 			return x.install(true)
 		}, none},
 		{"plain, XDP strip loaded, context on the ULIDs", func() error {
-			if err := x.load(true, dpebpf.OffloadNone); err != nil {
+			if err := x.load(true, dpebpf.OffloadGSO); err != nil {
 				return err
 			}
 			return x.install(false)
@@ -377,7 +377,7 @@ func (x *bench) run() error {
 		{"shimmed", false, true},
 		{"shimmed, XDP strip", true, true},
 	} {
-		if err := x.load(c.xdp, dpebpf.OffloadNone); err != nil {
+		if err := x.load(c.xdp, dpebpf.OffloadGSO); err != nil {
 			return err
 		}
 		if err := x.install(c.shimmed); err != nil {
