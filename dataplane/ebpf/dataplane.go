@@ -422,6 +422,32 @@ func (d *DataPlane) remove(tag uint64) error {
 	return errors.Join(errs...)
 }
 
+// RefreshRoutes resolves the uplink and next hop of every shimmed mapping
+// again (call it when routes change). Mappings whose locator pair lost its
+// route keep the old one; the error names them (wrapping ErrNoRoute).
+func (d *DataPlane) RefreshRoutes() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return ErrClosed
+	}
+	var errs []error
+	for _, m := range d.mappings {
+		if m.FII != 0 || !m.Shimmed() {
+			continue
+		}
+		r, err := d.resolve(m.LocalLocator, m.PeerLocator)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("context %#x: %w", m.LocalTag, err))
+			continue
+		}
+		if err := d.objs.OutMap.Put(pairKey(m.LocalULID, m.PeerULID), outValue(m, r)); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // Mappings returns the installed mappings (after Load: those a previous
 // loader left behind).
 func (d *DataPlane) Mappings() []dataplane.Mapping {

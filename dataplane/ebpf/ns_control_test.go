@@ -2,6 +2,7 @@ package ebpf
 
 import (
 	"bytes"
+	"errors"
 	"net"
 	"testing"
 	"time"
@@ -68,5 +69,24 @@ func TestControlBypassesShim(t *testing.T) {
 	}
 	if st := a.stats(); st["out_drop_control"] != 0 || st["out_shimmed"] != 0 {
 		t.Fatalf("control message went into the shim device: %v", st)
+	}
+}
+
+// TestCrossedPairRefused: a context whose locator pair is another
+// context's shimmed ULID pair would loop through the shim device; Install
+// refuses it with ErrNoRoute.
+func TestCrossedPairRefused(t *testing.T) {
+	_, a, b := twoHosts(t, nil)
+	ma, _ := contextPair(a, b, tagOfA, tagOfB, true) // a1,b1 via a2,b2
+	a.install(ma)
+	crossed := ma
+	crossed.LocalULID, crossed.PeerULID = a.alt, b.alt
+	crossed.LocalLocator, crossed.PeerLocator = a.ulid, b.ulid
+	crossed.LocalTag, crossed.PeerTag = tagOfA+1, tagOfB+1
+	if err := a.dp.Install(crossed); !errors.Is(err, ErrNoRoute) {
+		t.Fatalf("Install = %v, want ErrNoRoute", err)
+	}
+	if len(a.dp.Mappings()) != 1 {
+		t.Fatalf("mappings %+v", a.dp.Mappings())
 	}
 }

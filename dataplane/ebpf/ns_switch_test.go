@@ -24,6 +24,10 @@ func TestSwitchLocators(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.progress(t, 64<<20, "shimmed over provider 2")
+	if err := a.dp.RefreshRoutes(); err != nil {
+		t.Fatal(err)
+	}
+	s.progress(t, 4<<20, "after RefreshRoutes")
 	for _, x := range []*host{a, b} {
 		st := x.stats()
 		if st["out_shimmed"] == 0 || st["in_stripped"] == 0 {
