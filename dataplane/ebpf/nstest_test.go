@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cilium/ebpf/link"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
@@ -22,18 +23,58 @@ import (
 	"github.com/goshim6/goshim6/internal/netns/nstest"
 )
 
-// testBPFFS mounts a private bpffs for the test's pins.
+const testPinPrefix = "goshim6-ebpf-test-"
+
+var (
+	sweepOnce sync.Once
+	pinSeq    atomic.Uint64
+)
+
+// testBPFFS mounts a private bpffs for the test's pins, in a directory
+// named after the test process so that a later run can clean up after one
+// that died (its pinned cgroup links would otherwise stay attached to the
+// root cgroup for good).
 func testBPFFS(t testing.TB) string {
 	t.Helper()
-	dir := filepath.Join(t.TempDir(), "bpffs")
-	if err := os.Mkdir(dir, 0o700); err != nil {
+	sweepOnce.Do(sweepStalePins)
+	top := filepath.Join(os.TempDir(), fmt.Sprintf("%s%d-%d", testPinPrefix, os.Getpid(), pinSeq.Add(1)))
+	dir := filepath.Join(top, "bpffs")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
 	if err := unix.Mount("bpf", dir, "bpf", 0, ""); err != nil {
 		t.Fatalf("mount bpffs: %v", err)
 	}
-	t.Cleanup(func() { unix.Unmount(dir, unix.MNT_DETACH) })
+	t.Cleanup(func() {
+		unix.Unmount(dir, unix.MNT_DETACH)
+		os.RemoveAll(top)
+	})
 	return dir
+}
+
+// sweepStalePins detaches the links and unmounts the bpffs of test
+// processes that no longer run.
+func sweepStalePins() {
+	tops, _ := filepath.Glob(filepath.Join(os.TempDir(), testPinPrefix+"*"))
+	for _, top := range tops {
+		var pid, seq int
+		if _, err := fmt.Sscanf(filepath.Base(top), testPinPrefix+"%d-%d", &pid, &seq); err != nil {
+			continue
+		}
+		if pid == os.Getpid() || unix.Kill(pid, 0) == nil {
+			continue
+		}
+		dir := filepath.Join(top, "bpffs")
+		links, _ := filepath.Glob(filepath.Join(dir, "*", "links", "*"))
+		for _, p := range links {
+			if l, err := link.LoadPinnedLink(p, nil); err == nil {
+				l.Unpin()
+				l.Close()
+			}
+		}
+		unix.Unmount(dir, unix.MNT_DETACH)
+		os.RemoveAll(top)
+	}
 }
 
 // host is one end of the standard topology with its data plane.
