@@ -404,13 +404,15 @@ func (d *DataPlane) remove(tag uint64) error {
 		return err
 	}
 	if m.FII == 0 {
-		if d.ruled[pair] {
-			errs = append(errs, d.delRules(pair.local, pair.peer))
-			delete(d.ruled, pair)
-		}
+		// Only if the pair's outbound state is this context's (a newer
+		// context of the same ULID pair may have taken it over).
 		var v shim6OutVal
 		key := pairKey(m.LocalULID, m.PeerULID)
 		if d.objs.OutMap.Lookup(key, &v) == nil && v.LocalTag == tag {
+			if d.ruled[pair] {
+				errs = append(errs, d.delRules(pair.local, pair.peer))
+				delete(d.ruled, pair)
+			}
 			errs = append(errs, notExist(d.objs.OutMap.Delete(key)))
 		}
 	}

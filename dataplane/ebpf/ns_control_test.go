@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"errors"
 	"net"
+	"net/netip"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/goshim6/goshim6/internal/netns"
 )
 
 // TestControlBypassesShim: while a ULID pair is shimmed, the daemon's own
@@ -88,5 +91,37 @@ func TestCrossedPairRefused(t *testing.T) {
 	}
 	if len(a.dp.Mappings()) != 1 {
 		t.Fatalf("mappings %+v", a.dp.Mappings())
+	}
+}
+
+// TestReplacedContextRemove: a newer context of the same ULID pair takes
+// the outbound state over; removing the older one leaves it (and its
+// rules) alone.
+func TestReplacedContextRemove(t *testing.T) {
+	_, a, b := twoHosts(t, nil)
+	old, _ := contextPair(a, b, tagOfA, tagOfB, true)
+	a.install(old)
+	newer := old
+	newer.LocalTag, newer.PeerTag = tagOfA+7, tagOfB+7
+	a.install(newer)
+	if err := a.dp.Remove(old.LocalTag); err != nil {
+		t.Fatal(err)
+	}
+	shimRule := netns.Rule{Priority: DefaultRulePriority + 1, Src: netip.PrefixFrom(newer.LocalULID, 128), Dst: netip.PrefixFrom(newer.PeerULID, 128), Table: DefaultRouteTable}
+	if ok, err := a.h.NS.HasRule(shimRule); err != nil || !ok {
+		t.Fatalf("shim rule of the newer context gone (%v)", err)
+	}
+	var v shim6OutVal
+	if err := a.dp.objs.OutMap.Lookup(pairKey(newer.LocalULID, newer.PeerULID), &v); err != nil || v.LocalTag != newer.LocalTag {
+		t.Fatalf("out_map entry %+v (%v), want the newer context's", v, err)
+	}
+	if err := a.dp.Remove(newer.LocalTag); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := a.h.NS.HasRule(shimRule); ok {
+		t.Fatal("shim rule left after the last context went")
+	}
+	if got := a.dp.Mappings(); len(got) != 0 {
+		t.Fatalf("mappings left: %+v", got)
 	}
 }
