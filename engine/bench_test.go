@@ -200,7 +200,10 @@ func BenchmarkTimerActivity100k(b *testing.B) {
 	b.ResetTimer()
 	for i := range b.N {
 		now = now.Add(time.Microsecond)
-		ea.HandleActivity(now, dataplane.Activity{LocalTag: tags[r.IntN(n)], LastSent: now, LastReceived: now.Add(-time.Duration(i%3) * time.Microsecond)})
+		tag := tags[r.IntN(n)]
+		c := ea.byTag[tag]
+		ea.HandleActivity(now, dataplane.Activity{LocalTag: tag, LastSent: now, LastReceived: now.Add(-time.Duration(i%3) * time.Microsecond),
+			TxPackets: c.txPkts + 1, RxPackets: c.rxPkts + uint64(i%3&1)})
 	}
 }
 

@@ -85,8 +85,10 @@ type Context struct {
 
 	created    int64
 	lastActive int64
-	// Watermarks of the data plane's activity report.
+	// Watermarks of the data plane's activity report: instants and
+	// packet counters.
 	lastSent, lastRecv int64
+	txPkts, rxPkts     uint64
 
 	// peerNext chains contexts that share CT(peer) (e.byPeerTag).
 	peerNext *Context

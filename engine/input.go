@@ -13,20 +13,24 @@ import (
 // HandleActivity feeds one context's data-plane counters: the idle clock
 // of garbage collection (RFC 5533 §9) and REAP's send and keepalive timers
 // (RFC 5534 §4.1). Reports for unknown tags are ignored.
+//
+// A direction counts as active only when its packet counter grew since the
+// previous report: the instants alone are not trusted, because a data
+// plane that converts them from another clock at every read (the eBPF data
+// plane: time.Now() - CLOCK_MONOTONIC) reports the same old packet a few
+// microseconds "newer" at the next read, and an old packet must not count
+// as one received now (RFC 5534 §6.1: Exploring -> InboundOk only on a
+// payload packet received). A counter that went down was reset (the
+// mapping was removed and installed again): any packet counts.
 func (e *Engine) HandleActivity(now time.Time, a dataplane.Activity) {
 	c := e.byTag[a.LocalTag]
 	if c == nil || !c.state.hasPeer() {
 		return
 	}
 	n := ns(now)
-	clamp := func(t time.Time) int64 {
-		if t.IsZero() {
-			return 0
-		}
-		return min(ns(t), n)
-	}
-	sent, recv := clamp(a.LastSent), clamp(a.LastReceived)
-	if sent <= c.lastSent && recv <= c.lastRecv {
+	sent := activityAdvance(&c.txPkts, a.TxPackets, a.LastSent, c.lastSent, n)
+	recv := activityAdvance(&c.rxPkts, a.RxPackets, a.LastReceived, c.lastRecv, n)
+	if sent == 0 && recv == 0 {
 		return
 	}
 	c.lastSent, c.lastRecv = max(c.lastSent, sent), max(c.lastRecv, recv)
@@ -40,6 +44,26 @@ func (e *Engine) HandleActivity(now time.Time, a dataplane.Activity) {
 	}
 	e.reapActivity(c, now, st, rt)
 	e.schedule(c, now)
+}
+
+// activityAdvance returns the instant of the newest packet of one direction
+// if the data plane counted new packets since the last report (0 if not),
+// and records the counter. The instant is clamped to now and, since the
+// packet is new, made later than the previous one.
+func activityAdvance(seen *uint64, count uint64, at time.Time, prev, now int64) int64 {
+	fresh := count > *seen || count < *seen && count > 0
+	*seen = count
+	if !fresh {
+		return 0
+	}
+	t := now
+	if !at.IsZero() {
+		t = min(ns(at), now)
+	}
+	if t <= prev {
+		t = min(prev+1, now)
+	}
+	return t
 }
 
 // HandleDataPlaneEvent handles a data-plane report: an unknown context tag

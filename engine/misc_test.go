@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/goshim6/goshim6/cga"
-	"github.com/goshim6/goshim6/dataplane"
 	"github.com/goshim6/goshim6/wire"
 )
 
@@ -210,12 +209,11 @@ func TestICMPUnreachableStartsExploration(t *testing.T) {
 func TestGarbageCollectionIdle(t *testing.T) {
 	n, a, b := twoHosts(t, Config{IdleTimeout: 10 * time.Minute}, Config{})
 	ca, cb := establish(t, n, a, b)
-	tagA := ca.localTag
 	// A keeps sending; nothing reaches B's data plane (A's probes do
 	// not count as activity at B).
 	for range 12 {
 		n.run(time.Minute)
-		a.e.HandleActivity(n.now, dataplane.Activity{LocalTag: tagA, LastSent: n.now})
+		a.e.HandleActivity(n.now, activity(ca, n.now, true, false))
 	}
 	if ca.dead {
 		t.Fatal("active context collected")

@@ -15,15 +15,31 @@ func traffic(n *fakeNet, a, b *host, ca, cb *Context, d time.Duration, ok func(s
 	for n.now.Before(end) {
 		n.run(100 * time.Millisecond)
 		// A -> B on A's current pair.
-		a.e.HandleActivity(n.now, dataplane.Activity{LocalTag: ca.localTag, LastSent: n.now, LastReceived: fromNSOr(ca.lastRecv)})
+		a.e.HandleActivity(n.now, activity(ca, n.now, true, false))
 		if ok(ca.lpLocal.String(), ca.lpPeer.String()) {
-			b.e.HandleActivity(n.now, dataplane.Activity{LocalTag: cb.localTag, LastSent: fromNSOr(cb.lastSent), LastReceived: n.now})
+			b.e.HandleActivity(n.now, activity(cb, n.now, false, true))
 		}
-		b.e.HandleActivity(n.now, dataplane.Activity{LocalTag: cb.localTag, LastSent: n.now, LastReceived: fromNSOr(cb.lastRecv)})
+		b.e.HandleActivity(n.now, activity(cb, n.now, true, false))
 		if ok(cb.lpLocal.String(), cb.lpPeer.String()) {
-			a.e.HandleActivity(n.now, dataplane.Activity{LocalTag: ca.localTag, LastSent: fromNSOr(ca.lastSent), LastReceived: n.now})
+			a.e.HandleActivity(n.now, activity(ca, n.now, false, true))
 		}
 	}
+}
+
+// activity is the data plane's next report for c: one more packet sent
+// and/or received at now, the other direction unchanged.
+func activity(c *Context, now time.Time, sent, recv bool) dataplane.Activity {
+	a := dataplane.Activity{LocalTag: c.localTag, TxPackets: c.txPkts, RxPackets: c.rxPkts,
+		LastSent: fromNSOr(c.lastSent), LastReceived: fromNSOr(c.lastRecv)}
+	if sent {
+		a.TxPackets++
+		a.LastSent = now
+	}
+	if recv {
+		a.RxPackets++
+		a.LastReceived = now
+	}
+	return a
 }
 
 func fromNSOr(v int64) time.Time {
@@ -105,8 +121,8 @@ func TestKeepaliveTimeoutOption(t *testing.T) {
 	from := len(n.sent)
 	for range 30 {
 		n.run(500 * time.Millisecond)
-		a.e.HandleActivity(n.now, dataplane.Activity{LocalTag: ca.localTag, LastSent: n.now})
-		b.e.HandleActivity(n.now, dataplane.Activity{LocalTag: cb.localTag, LastReceived: n.now})
+		a.e.HandleActivity(n.now, activity(ca, n.now, true, false))
+		b.e.HandleActivity(n.now, activity(cb, n.now, false, true))
 	}
 	k := 0
 	for _, ty := range n.sentTypes(from) {
@@ -140,5 +156,74 @@ func TestPerContextSendTimeout(t *testing.T) {
 	}
 	if err := a.e.SetSendTimeout(n.now, 42, time.Second); err != ErrNotFound {
 		t.Fatal(err)
+	}
+}
+
+// The eBPF data plane converts its kernel instants to wall-clock time at
+// every read, so an old packet can look a few microseconds newer at the
+// next poll. Only a grown packet counter is a new packet: a repeated
+// report must not move an exploring context to InboundOk (RFC 5534 §6.1),
+// nor keep it from being collected (RFC 5533 §9).
+func TestActivityNeedsNewPackets(t *testing.T) {
+	n, a, b := twoHosts(t, Config{}, Config{})
+	ca, _ := establish(t, n, a, b)
+	a.e.HandleActivity(n.now, activity(ca, n.now, true, true))
+	last := activity(ca, n.now, false, false)
+	n.filter = func(pkt) bool { return false } // nothing gets through
+	n.run(100 * time.Millisecond)
+	a.e.HandleDataPlaneEvent(n.now, dataplane.Event{Kind: dataplane.EventULPTrouble, Src: a.addrs[0], Dst: b.addrs[0]})
+	if s := ca.reap.State().String(); s != "exploring" {
+		t.Fatalf("ULP trouble: %s", s)
+	}
+	active := ca.lastActive
+	for i := range 5 {
+		n.run(100 * time.Millisecond)
+		// The same packets, reported a little "later" each time.
+		rep := last
+		rep.LastReceived = rep.LastReceived.Add(time.Duration(i+1) * 3 * time.Microsecond)
+		rep.LastSent = rep.LastSent.Add(time.Duration(i+1) * 3 * time.Microsecond)
+		a.e.HandleActivity(n.now, rep)
+	}
+	if s := ca.reap.State().String(); s != "exploring" {
+		t.Fatalf("state %s after reports of no new packet", s)
+	}
+	if ca.lastActive != active {
+		t.Errorf("idle clock moved by reports of no new packet")
+	}
+	// One new packet received: InboundOk.
+	n.run(100 * time.Millisecond)
+	a.e.HandleActivity(n.now, activity(ca, n.now, false, true))
+	if s := ca.reap.State().String(); s != "inbound-ok" {
+		t.Fatalf("state %s after a new packet", s)
+	}
+	// A counter that went down was reset (mapping installed again): its
+	// packets are new, even with an instant that is not.
+	rx := ca.rxPkts
+	n.run(100 * time.Millisecond)
+	rep := activity(ca, n.now, false, false)
+	rep.RxPackets = 1
+	a.e.HandleActivity(n.now, rep)
+	if ca.rxPkts != 1 || ca.lastRecv != ns(n.now) && ca.lastRecv <= ns(rep.LastReceived) {
+		t.Errorf("reset counter (was %d): watermark %d, last receive %v", rx, ca.rxPkts, fromNS(ca.lastRecv))
+	}
+}
+
+// The same in Operational: an old receive that looks newer at every poll
+// must not stop the Send Timer (RFC 5534 §6.1), or a context that keeps
+// sending into a dead path never explores.
+func TestSendTimeoutDespiteRepeatedReports(t *testing.T) {
+	n, a, b := twoHosts(t, Config{SendTimeout: time.Second}, Config{})
+	ca, _ := establish(t, n, a, b)
+	a.e.HandleActivity(n.now, activity(ca, n.now, true, true))
+	n.filter = func(pkt) bool { return false }
+	start := n.now
+	for i := 0; ca.reap.State().String() == "operational" && i < 50; i++ {
+		n.run(100 * time.Millisecond)
+		rep := activity(ca, n.now, true, false)
+		rep.LastReceived = fromNS(ca.lastRecv + int64(time.Microsecond)) // the old packet, "later"
+		a.e.HandleActivity(n.now, rep)
+	}
+	if d := n.now.Sub(start); ca.reap.State().String() != "exploring" || d > 1300*time.Millisecond {
+		t.Fatalf("%s after %v of sending with nothing received (Send Timeout 1 s)", ca.reap.State(), d)
 	}
 }

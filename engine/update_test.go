@@ -3,8 +3,6 @@ package engine
 import (
 	"testing"
 	"time"
-
-	"github.com/goshim6/goshim6/dataplane"
 )
 
 func TestUpdateLocatorPreferences(t *testing.T) {
@@ -59,7 +57,7 @@ func TestUpdateRetransmitBackoffToMax(t *testing.T) {
 		before := n.countSent(typeUpdateReq)
 		// The ULP keeps using the context (else it is collected,
 		// which ends the retransmissions: RFC 5533 §10.2).
-		a.e.HandleActivity(n.now, dataplane.Activity{LocalTag: ca.localTag, LastSent: n.now, LastReceived: n.now})
+		a.e.HandleActivity(n.now, activity(ca, n.now, true, true))
 		if !n.step(n.now.Add(time.Hour)) {
 			t.Fatal("nothing scheduled")
 		}

@@ -15,6 +15,11 @@ type FlowOptions struct {
 	// OneWay: only the first end sends (the second stays silent, as a
 	// receiver of a one-way stream, RFC 5534 Appendix A example 3).
 	OneWay bool
+	// Acks: the second end sends nothing of its own but answers every
+	// packet it receives with one packet, like the receiver of a bulk TCP
+	// transfer sending ACKs; RTO then applies to the first end only (the
+	// TCP sender). Ignored with OneWay.
+	Acks bool
 	// Size of the payload (at least 16 octets; default 100).
 	Size int
 	// FII picks the forked context the flow uses (RFC 5533 §4.2).
@@ -89,7 +94,7 @@ func (w *World) NewFlow(a *Host, aULID netip.Addr, b *Host, bULID netip.Addr, op
 	id := w.flows
 	f := &Flow{w: w, id: id, opts: opts}
 	f.a = &endpoint{f: f, h: a, local: aULID, peer: bULID, dir: 0, sending: true, seen: map[uint64]bool{}}
-	f.b = &endpoint{f: f, h: b, local: bULID, peer: aULID, dir: 1, sending: !opts.OneWay, seen: map[uint64]bool{}}
+	f.b = &endpoint{f: f, h: b, local: bULID, peer: aULID, dir: 1, sending: !opts.OneWay && !opts.Acks, seen: map[uint64]bool{}}
 	a.endpoints[id] = f.a
 	b.endpoints[id] = f.b
 	f.Start()
@@ -135,13 +140,7 @@ func (e *endpoint) tick() {
 		return
 	}
 	w := f.w
-	e.seq++
-	e.sent++
-	b := make([]byte, f.opts.Size)
-	binary.BigEndian.PutUint32(b[0:4], f.id)
-	b[4] = e.dir
-	binary.BigEndian.PutUint64(b[8:16], e.seq)
-	e.h.SendULP(dataplane.Packet{Src: e.local, Dst: e.peer, Proto: 17, FII: f.opts.FII, Payload: b})
+	e.send()
 	if e.rto > 0 && e.h.up && !w.now.Before(e.nextHint) {
 		e.hints++
 		w.tracef("%s: ULP trouble %s->%s (nothing received since %v)", e.h.Name, e.local, e.peer, e.stats.LastReceived.Sub(Epoch))
@@ -150,6 +149,18 @@ func (e *endpoint) tick() {
 		e.nextHint = w.now.Add(e.rto)
 	}
 	w.After(f.opts.Interval, e.tick)
+}
+
+// send sends the endpoint's next packet.
+func (e *endpoint) send() {
+	f := e.f
+	e.seq++
+	e.sent++
+	b := make([]byte, f.opts.Size)
+	binary.BigEndian.PutUint32(b[0:4], f.id)
+	b[4] = e.dir
+	binary.BigEndian.PutUint64(b[8:16], e.seq)
+	e.h.SendULP(dataplane.Packet{Src: e.local, Dst: e.peer, Proto: 17, FII: f.opts.FII, Payload: b})
 }
 
 // deliverULP hands a restored packet to the flow endpoint it belongs to.
@@ -180,6 +191,9 @@ func (h *Host) deliverULP(p dataplane.Packet) {
 	if e.f.opts.RTO > 0 {
 		e.rto = e.f.opts.RTO
 		e.nextHint = now.Add(e.rto)
+	}
+	if e.dir == 1 && e.f.opts.Acks && !e.f.opts.OneWay && e.f.running {
+		e.send() // the ACK of what just arrived
 	}
 }
 

@@ -31,6 +31,7 @@ type sceneOpts struct {
 	trigger   uint64 // default 5
 	noTrigger bool
 	poll      time.Duration
+	jitter    time.Duration // HostConfig.ActivityClockJitter of both hosts
 	path      sim.Path
 }
 
@@ -67,8 +68,8 @@ func newScene(t *testing.T, o sceneOpts) *scene {
 	for _, i := range o.aOffer {
 		offer = append(offer, idA.Locators[i].Addr)
 	}
-	s.a = s.w.MustAddHost(sim.HostConfig{Name: "A", Identity: idA, Offer: offer, Engine: o.engine, TriggerPackets: o.trigger, ActivityPoll: o.poll})
-	s.b = s.w.MustAddHost(sim.HostConfig{Name: "B", Identity: idB, Engine: o.engine, TriggerPackets: o.trigger, ActivityPoll: o.poll})
+	s.a = s.w.MustAddHost(sim.HostConfig{Name: "A", Identity: idA, Offer: offer, Engine: o.engine, TriggerPackets: o.trigger, ActivityPoll: o.poll, ActivityClockJitter: o.jitter})
+	s.b = s.w.MustAddHost(sim.HostConfig{Name: "B", Identity: idB, Engine: o.engine, TriggerPackets: o.trigger, ActivityPoll: o.poll, ActivityClockJitter: o.jitter})
 	if o.flow != nil {
 		s.f = s.w.NewFlow(s.a, s.a.ULID(), s.b, s.b.ULID(), *o.flow)
 	}

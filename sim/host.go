@@ -25,6 +25,13 @@ type HostConfig struct {
 	// ActivityPoll is how often the host feeds the data plane's activity
 	// to the engine, as the daemon's loop does (default 200 ms).
 	ActivityPoll time.Duration
+	// ActivityClockJitter models a data plane whose activity instants are
+	// converted from another clock at every poll (the eBPF data plane adds
+	// time.Now() - CLOCK_MONOTONIC, read a few microseconds apart): each
+	// poll shifts every reported instant by the same random offset in
+	// [0, ActivityClockJitter), so the same packet can look newer at the
+	// next poll. Packet counters are exact. 0: exact instants.
+	ActivityClockJitter time.Duration
 	// TriggerPackets: the data plane asks the engine to set up a context
 	// after this many packets between a ULID pair (0 = only on request).
 	TriggerPackets uint64
@@ -204,9 +211,25 @@ func (h *Host) timer() { h.eng.HandleTimer(h.w.now) }
 // activity poll.
 func (h *Host) poll() {
 	if h.up {
-		_ = h.dp.ReadActivity(func(a dataplane.Activity) { h.eng.HandleActivity(h.w.now, a) })
+		var off time.Duration
+		if j := h.cfg.ActivityClockJitter; j > 0 {
+			off = time.Duration(h.w.rng.Int64N(int64(j)))
+		}
+		_ = h.dp.ReadActivity(func(a dataplane.Activity) {
+			if off != 0 {
+				a.LastSent, a.LastReceived = shift(a.LastSent, off), shift(a.LastReceived, off)
+			}
+			h.eng.HandleActivity(h.w.now, a)
+		})
 	}
 	h.w.After(h.cfg.ActivityPoll, h.poll)
+}
+
+func shift(t time.Time, d time.Duration) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	return t.Add(d)
 }
 
 func (h *Host) receive(p Packet) {

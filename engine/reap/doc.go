@@ -25,7 +25,10 @@
 // data plane counts payload packets and reports, per context, when the last
 // one was sent and received (dataplane.Activity). The machine turns the
 // advance of these two instants into the "outgoing payload packet" and
-// "incoming payload packet" events of §6.1 and §6.2, in time order. Other
+// "incoming payload packet" events of §6.1 and §6.2, in time order (the
+// caller passes an instant only when the data plane counted new packets).
+// A receive from before the current exploration began does not move
+// Exploring to InboundOk: it is not news. Other
 // Shim6 control messages sent or received on the context count as payload
 // (§6.1, §6.2) and are reported with PayloadSent / PayloadReceived.
 //

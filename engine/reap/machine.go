@@ -30,6 +30,7 @@ type Machine struct {
 	sendDue            int64 // Send Timer expiry
 	kaEnd, kaNext      int64 // Keepalive Timer expiry, next keepalive
 	returnDue          int64 // next attempt to go back to best
+	exploringSince     int64 // last transition to Exploring
 	returnTries        uint8
 
 	ex    *exploration
@@ -238,7 +239,13 @@ func (m *Machine) payloadReceived(t int64, out []Action) []Action {
 		}
 		m.scheduleReturn(t)
 	case Exploring: // SEND Probe InboundOk, START Send, GOTO InboundOk
-		out = m.inboundWhileExploring(t, out)
+		// Only a packet that arrived while exploring is news: one
+		// received before the exploration began (reported late by the
+		// data plane's poll) was already part of the evidence that led
+		// to Exploring.
+		if t > m.exploringSince {
+			out = m.inboundWhileExploring(t, out)
+		}
 	case InboundOk: // STOP Send
 		m.sendDue = 0
 	}
@@ -397,6 +404,7 @@ func (m *Machine) runTimers(t int64, inclusive bool, out []Action) []Action {
 	for range 8 {
 		switch {
 		case m.state != Exploring && due(m.sendDue): // §6.4
+			expired := m.sendDue
 			m.sendDue = 0
 			if m.state == Operational {
 				out = m.startExploring(t, ReasonSendTimeout, false, out)
@@ -405,6 +413,9 @@ func (m *Machine) runTimers(t int64, inclusive bool, out []Action) []Action {
 				m.ex.recvd = m.ex.recvd[:0]
 				out = m.scheduledProbe(t, out)
 			}
+			// The exploration began when the timer expired, even if
+			// the machine learns it later (a late activity report).
+			m.exploringSince = expired
 		case m.state == Operational && m.kaEnd != 0 && due(m.kaNext): // §4.1 (5), §6.3
 			m.stats.KeepalivesSent++
 			out = append(out, Action{Kind: SendKeepalive, Pair: m.current})
@@ -473,6 +484,7 @@ func (m *Machine) startExploring(t int64, why Reason, voluntary bool, out []Acti
 	m.beginEpisode(t, voluntary)
 	m.stats.Explorations++
 	out = m.setState(Exploring, why, out)
+	m.exploringSince = t
 	return m.scheduledProbe(t, out)
 }
 

@@ -607,3 +607,43 @@ func TestStringers(t *testing.T) {
 		}
 	}
 }
+
+// RFC 5534 §6.1: Exploring -> InboundOk on a payload packet received while
+// exploring. The data plane reports activity late (it is polled); a packet
+// received before the exploration began is no evidence of inbound
+// connectivity now, whichever way the exploration started.
+func TestReceiveBeforeExplorationIsNotInbound(t *testing.T) {
+	for _, how := range []string{"ulp-hint", "send-timeout"} {
+		t.Run(how, func(t *testing.T) {
+			d := newDriver(t, &reap.Config{ReturnInterval: -1, SendTimeout: time.Second})
+			d.out = d.m.Activity(d.at(time.Second), d.now, d.now, d.out[:0])
+			var began time.Time
+			if how == "ulp-hint" {
+				d.out = d.m.ULPTrouble(d.at(500*time.Millisecond), d.out[:0])
+				began = d.now
+			} else {
+				d.out = d.m.Activity(d.at(100*time.Millisecond), d.now, time.Time{}, d.out[:0]) // a send at 1.1 s
+				began, _ = d.m.SendTimer()
+				d.fire()
+				if d.m.State() != reap.Exploring || !d.now.Equal(began) {
+					t.Fatalf("send timer: %s at %v, want exploring at %v", d.m.State(), d.now, began)
+				}
+				d.at(50 * time.Millisecond)
+			}
+			// The report that follows carries a receive from just before
+			// the exploration began (it lies after the last one reported).
+			d.out = d.m.Activity(d.now, d.now, began.Add(-time.Millisecond), d.out[:0])
+			if d.m.State() != reap.Exploring {
+				t.Fatalf("state %s after a receive from before the exploration (%v)", d.m.State(), d.out)
+			}
+			// A receive after the exploration began is one (§6.1).
+			d.out = d.m.Activity(d.at(50*time.Millisecond), d.now, began.Add(time.Millisecond), d.out[:0])
+			if d.m.State() != reap.InboundOk {
+				t.Fatalf("state %s after a receive during the exploration (%v)", d.m.State(), d.out)
+			}
+			if ps := probes(d.out); len(ps) != 1 || ps[0].Probe.State != reap.InboundOk {
+				t.Errorf("want one Probe(InboundOk): %v", d.out)
+			}
+		})
+	}
+}
