@@ -81,7 +81,7 @@ func (e *Engine) HandleDataPlaneEvent(now time.Time, ev dataplane.Event) {
 		_, _ = e.initiate(now, ev.Src, ev.Dst, 0)
 	case dataplane.EventULPTrouble:
 		if c := e.byULID[ulidKey{ev.Src.WithZone(""), ev.Dst.WithZone(""), 0}]; c != nil && c.state == StateEstablished {
-			e.reapTrouble(c, now, "ULP trouble")
+			e.reapHint(c, now)
 			e.schedule(c, now)
 		}
 	}
@@ -125,6 +125,11 @@ func (e *Engine) HandleICMP(now time.Time, src netip.Addr, typ, code uint8, invo
 		c := e.lookupPeerTag(tag, isrc, idst)
 		if c == nil || !pathError(typ, code) || c.state != StateEstablished {
 			return false
+		}
+		if c.lpLocal != isrc || c.lpPeer != idst {
+			// About a pair we no longer use (a packet sent before a
+			// switch): no news about the current pair.
+			return true
 		}
 		e.reapTrouble(c, now, "ICMP error on the current pair")
 		e.schedule(c, now)

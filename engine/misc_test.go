@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/goshim6/goshim6/cga"
+	"github.com/goshim6/goshim6/dataplane"
 	"github.com/goshim6/goshim6/wire"
 )
 
@@ -365,5 +366,59 @@ func TestTooManyLocalLocatorsForOneMessage(t *testing.T) {
 	}
 	if _, err := New(Config{PDS: set.Params, LocalLocators: locs}, Deps{Sender: &host{}}); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "1280") {
 		t.Fatalf("oversized locator set accepted: %v", err)
+	}
+}
+
+// An ICMP error about a shimmed packet sent on a pair the context no longer
+// uses (in flight before a switch) says nothing about the current pair: no
+// exploration. The same error about the current pair explores (RFC 5533 §8).
+func TestICMPAboutOldPairIgnored(t *testing.T) {
+	n, a, b := twoHosts(t, Config{}, Config{})
+	ca, _ := establish(t, n, a, b)
+	n.run(time.Second) // Locator Lists exchanged
+	if err := a.e.Pin(n.now, ca.localTag, a.addrs[1], b.addrs[1]); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.e.Unpin(n.now, ca.localTag); err != nil {
+		t.Fatal(err)
+	}
+	ph := make([]byte, 8)
+	wire.PutPayloadHeader(ph, wire.PayloadHeader{NextHeader: 17, ContextTag: ca.peerTag})
+	if !a.e.HandleICMP(n.now, b.addrs[0], icmpDestUnreach, 3, ipv6Packet(a.addrs[0], b.addrs[1], ph)) {
+		t.Fatal("error about a shimmed packet not consumed")
+	}
+	if s := ca.reap.State().String(); s != "operational" {
+		t.Fatalf("error about the old pair: %s", s)
+	}
+	if !a.e.HandleICMP(n.now, b.addrs[1], icmpDestUnreach, 3, ipv6Packet(a.addrs[1], b.addrs[1], ph)) {
+		t.Fatal("not acted upon")
+	}
+	if s := ca.reap.State().String(); s != "exploring" {
+		t.Fatalf("error about the current pair: %s", s)
+	}
+}
+
+// RFC 5534 §3.3 negative advice right after the peer confirmed a new pair
+// is stale (a retransmission timer armed before the repair): counted, no
+// exploration.
+func TestStaleULPHintCounted(t *testing.T) {
+	n, a, b := twoHosts(t, Config{}, Config{})
+	ca, _ := establish(t, n, a, b)
+	ev := dataplane.Event{Kind: dataplane.EventULPTrouble, Src: a.addrs[0], Dst: b.addrs[0]}
+	a.e.HandleDataPlaneEvent(n.now, ev)
+	n.run(100 * time.Millisecond) // probe exchange on the working pair
+	if s := ca.reap.State().String(); s != "operational" {
+		t.Fatalf("after the exchange: %s", s)
+	}
+	n.run(time.Second)
+	before := a.count(EventReapState)
+	a.e.HandleDataPlaneEvent(n.now, ev)
+	if got := a.e.Stats().ULPHintsIgnored; got != 1 || a.count(EventReapState) != before || ca.reap.State().String() != "operational" {
+		t.Fatalf("stale hint: ignored %d, events %d -> %d, %s", got, before, a.count(EventReapState), ca.reap.State())
+	}
+	n.run(20 * time.Second)
+	a.e.HandleDataPlaneEvent(n.now, ev)
+	if s := ca.reap.State().String(); s != "exploring" {
+		t.Fatalf("hint after the hold: %s", s)
 	}
 }

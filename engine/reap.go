@@ -173,13 +173,29 @@ func (e *Engine) reapKeepaliveTimeout(c *Context) {
 	}
 }
 
-// reapTrouble starts exploration at once (ULP advice, ICMP errors, a
-// BROKEN current locator; RFC 5534 §3.5, §4.1).
+// reapTrouble starts exploration at once (ICMP errors, a BROKEN or lost
+// current locator, management; RFC 5534 §3.3, §4.1).
 func (e *Engine) reapTrouble(c *Context, now time.Time, why string) {
 	if c.reap == nil || c.state != StateEstablished {
 		return
 	}
 	e.emit(Event{Time: now, Kind: EventReapState, Local: c.lpLocal, Peer: c.lpPeer, Reason: "trouble: " + why}, c)
+	e.reapApply(c, now, c.reap.Trouble(now, e.acts[:0]))
+}
+
+// reapHint is the ULP's negative advice (RFC 5534 §3.3, e.g. a TCP
+// retransmission timeout): it explores at once, unless the peer confirmed
+// the current pair so recently that the hint can only come from a timer
+// armed before the repair (reap.Machine.HintStale); those are counted.
+func (e *Engine) reapHint(c *Context, now time.Time) {
+	if c.reap == nil || c.state != StateEstablished {
+		return
+	}
+	if c.reap.HintStale(now) {
+		e.stats.ULPHintsIgnored++
+		return
+	}
+	e.emit(Event{Time: now, Kind: EventReapState, Local: c.lpLocal, Peer: c.lpPeer, Reason: "trouble: ULP trouble"}, c)
 	e.reapApply(c, now, c.reap.ULPTrouble(now, e.acts[:0]))
 }
 

@@ -29,6 +29,9 @@ type Stats struct {
 	LocatorSwitches       uint64
 	DataPlaneErrors       uint64
 	LimitDrops            uint64
+	// ULPHintsIgnored counts ULP trouble hints that arrived just after
+	// the peer confirmed the current pair (reap.Machine.HintStale).
+	ULPHintsIgnored uint64
 
 	// Drops counts discarded inputs by reason.
 	Drops map[string]uint64

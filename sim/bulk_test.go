@@ -82,8 +82,24 @@ func bulkFailover(t *testing.T, seed uint64, hint bool) {
 	if _, p := s.current(s.b, s.a); p == a1 {
 		t.Errorf("B still sends to the dead %s", a1)
 	}
-	s.w.Run(2 * time.Second)
+	// The sender's backed-off retransmission timer fires once more after
+	// the switch: a stale hint, ignored (the peer just confirmed the new
+	// pair), not a new exploration.
+	hints := s.f.AtoB().Hints
+	nA = len(s.a.Events())
+	s.w.Run(10 * time.Second)
 	if o := s.f.BtoA().LongestOutage(cut, s.w.Now(), s.f.Gap()); o > detect+rto {
 		t.Errorf("B->A outage %v", o)
+	}
+	for _, e := range s.a.Events()[nA:] {
+		if e.Kind == engine.EventReapState {
+			t.Errorf("A after the switch: %s", e.Reason)
+		}
+	}
+	if hint && s.f.AtoB().Hints == hints {
+		t.Error("no hint after the switch: the scenario lost its point")
+	}
+	if got := s.a.Engine().Stats().ULPHintsIgnored; hint && got == 0 {
+		t.Error("no stale hint counted")
 	}
 }

@@ -27,7 +27,10 @@ type FlowOptions struct {
 	// RTO, if set, makes each sending end behave like TCP after a
 	// retransmission timeout: when nothing came back for RTO it tells the
 	// data plane "ULP trouble" (RFC 5534 §3.3), then again after 2×RTO,
-	// 4×RTO, ... up to 60 s, until packets arrive again.
+	// 4×RTO, ... up to 60 s, until packets arrive again. As in TCP, a
+	// timer that has backed off still fires once after packets arrive
+	// again (the retransmission that then gets through): one stale hint
+	// after a repair.
 	RTO time.Duration
 	// Gap is the silence at a receiver that counts as an outage (default
 	// 3×Interval).
@@ -65,6 +68,9 @@ type endpoint struct {
 	hints    uint64
 	rto      time.Duration
 	nextHint time.Time
+	// recovered: packets arrived while the timer was backed off; it
+	// still fires once (a stale hint), then starts afresh.
+	recovered bool
 }
 
 // Flow is an upper-layer conversation between two ULIDs through both
@@ -146,6 +152,9 @@ func (e *endpoint) tick() {
 		w.tracef("%s: ULP trouble %s->%s (nothing received since %v)", e.h.Name, e.local, e.peer, e.stats.LastReceived.Sub(Epoch))
 		e.h.dp.ReportULPTrouble(e.local, e.peer)
 		e.rto = min(2*e.rto, 60*time.Second)
+		if e.recovered {
+			e.rto, e.recovered = f.opts.RTO, false
+		}
 		e.nextHint = w.now.Add(e.rto)
 	}
 	w.After(f.opts.Interval, e.tick)
@@ -188,7 +197,13 @@ func (h *Host) deliverULP(p dataplane.Packet) {
 		e.stats.Outages = append(e.stats.Outages, Outage{From: last, To: now})
 	}
 	e.stats.LastReceived = now
-	if e.f.opts.RTO > 0 {
+	switch {
+	case e.f.opts.RTO <= 0:
+	case e.rto > e.f.opts.RTO:
+		// Backed off: the armed timer still fires (TCP retransmits
+		// only then, and that retransmission is what gets through).
+		e.recovered = true
+	default:
 		e.rto = e.f.opts.RTO
 		e.nextHint = now.Add(e.rto)
 	}

@@ -31,6 +31,7 @@ type Machine struct {
 	kaEnd, kaNext      int64 // Keepalive Timer expiry, next keepalive
 	returnDue          int64 // next attempt to go back to best
 	exploringSince     int64 // last transition to Exploring
+	hintHold           int64 // ULP hints before this are stale (Operational)
 	returnTries        uint8
 
 	ex    *exploration
@@ -50,6 +51,7 @@ type exploration struct {
 	next      int64 // next scheduled probe; 0 = none
 	lastProbe int64 // last probe sent
 	lastEvent int64 // last probe sent or received (for release)
+	began     int64 // start of the episode
 	voluntary bool
 	sent      []sentProbe   // oldest first, bounded
 	recvd     []ProbeReport // oldest first, bounded
@@ -275,14 +277,62 @@ func (m *Machine) inboundWhileExploring(t int64, out []Action) []Action {
 // ULPTrouble is an external hint that the upper layer sees trouble on the
 // context (e.g. a TCP retransmission timeout, RFC 5534 §3.3 "negative
 // feedback"): an Operational machine starts exploring at once. While already
-// exploring the hint changes nothing.
+// exploring the hint changes nothing, and so it does while the hint is
+// stale (see HintStale).
 func (m *Machine) ULPTrouble(now time.Time, out []Action) []Action {
+	t := ns(now)
+	out = m.runTimers(t, false, out)
+	if m.state != Operational {
+		return out
+	}
+	if m.hintStale(t) {
+		m.stats.HintsIgnored++
+		return out
+	}
+	return m.startExploring(t, ReasonHint, false, out)
+}
+
+// Trouble starts exploring at once, like ULPTrouble, for evidence that is
+// not stale after a switch: an ICMP error about the current pair, a
+// locator of the current pair that went away or became BROKEN, or
+// management.
+func (m *Machine) Trouble(now time.Time, out []Action) []Action {
 	t := ns(now)
 	out = m.runTimers(t, false, out)
 	if m.state == Operational {
 		out = m.startExploring(t, ReasonHint, false, out)
 	}
 	return out
+}
+
+// HintStale reports whether a ULP hint at now would be ignored: the
+// machine is Operational and the peer confirmed the current pair recently.
+//
+// A probe exchange that confirms the current pair (§6.8, §6.9: the peer
+// reports our probe on it, and its probe reached us) shows both directions
+// working at that instant. The upper layer's retransmission timers were
+// armed and backed off before it: a TCP sender's backed-off RTO fires once
+// more after the repair, about as long after it as the trouble had lasted
+// (the timer doubles), and that retransmission is what gets through. Such
+// a hint says nothing about the pair now. So hints are ignored for the
+// Send Timeout plus the length of the exploration episode (the trouble
+// began at most one Send Timeout before the episode, or the Send Timer
+// would have started it) after the confirmation. Failure detection does
+// not suffer: a failure of the new pair in that window is still caught by
+// the Send Timer, within the Send Timeout, as without hints.
+func (m *Machine) HintStale(now time.Time) bool {
+	return m.state == Operational && m.hintStale(ns(now))
+}
+
+func (m *Machine) hintStale(t int64) bool { return t < m.hintHold }
+
+// confirmed records that the peer confirmed the current pair at t.
+func (m *Machine) confirmed(t int64) {
+	began := t
+	if m.ex != nil && m.ex.began != 0 {
+		began = min(m.ex.began, t)
+	}
+	m.hintHold = t + int64(m.SendTimeout()) + min(t-began, int64(m.cfg.maxProbeTimeout()))
 }
 
 // SetLocators replaces the local and peer locator lists (after an Update,
@@ -371,6 +421,9 @@ func (m *Machine) ProbeReceived(now time.Time, src, dst netip.Addr, p *Probe, ou
 	case InboundOk: // §6.8
 		changed := m.state != Operational
 		out = m.choose(confirmed, out)
+		if slices.Contains(confirmed, m.current) {
+			m.confirmed(t)
+		}
 		m.stopKeepalive()
 		out = m.enterOperational(t, ReasonPeerConfirmed, out)
 		if changed {
@@ -388,6 +441,9 @@ func (m *Machine) ProbeReceived(now time.Time, src, dst netip.Addr, p *Probe, ou
 		m.restartSend(t)
 	default: // Operational, §6.9 (reserved values are treated alike)
 		out = m.choose(confirmed, out)
+		if slices.Contains(confirmed, m.current) {
+			m.confirmed(t)
+		}
 		m.sendDue = 0
 		if m.kaEnd == 0 {
 			m.startKeepalive(t)
@@ -517,12 +573,12 @@ func (m *Machine) beginEpisode(t int64, voluntary bool) {
 	ex.count, ex.next, ex.cursor = 0, 0, 0
 	ex.voluntary = voluntary
 	ex.pairs = m.explorationPairs(!voluntary)
-	ex.lastEvent = t
+	ex.lastEvent, ex.began = t, t
 }
 
 func (m *Machine) ensureExploration(t int64) {
 	if m.ex == nil {
-		m.ex = &exploration{pairs: m.explorationPairs(true), lastEvent: t}
+		m.ex = &exploration{pairs: m.explorationPairs(true), lastEvent: t, began: t}
 	}
 }
 

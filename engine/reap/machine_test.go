@@ -647,3 +647,64 @@ func TestReceiveBeforeExplorationIsNotInbound(t *testing.T) {
 		})
 	}
 }
+
+// A ULP hint right after the peer confirmed the current pair comes from a
+// retransmission timer armed before the repair (HintStale): it is ignored
+// for the Send Timeout plus the length of the exploration, then hints work
+// again. Unconfirmed pairs and other trouble are not affected.
+func TestStaleHintAfterConfirmationIgnored(t *testing.T) {
+	d := newDriver(t, &reap.Config{ReturnInterval: -1, SendTimeout: time.Second})
+	d.out = d.m.ULPTrouble(d.at(time.Second), d.out[:0]) // the failure, hinted
+	began := d.now
+	first := probes(d.out)
+	d.fire() // next probe, 0.5 s later, on another pair
+	second := probes(d.out)
+	if len(first) != 1 || len(second) != 1 || second[0].Pair == p11 {
+		t.Fatalf("probes %v then %v", first, second)
+	}
+	d.confirm(reap.InboundOk, second[0].Pair.Peer, second[0].Pair.Local, second[0])
+	if d.m.State() != reap.Operational || d.m.Current() != second[0].Pair {
+		t.Fatalf("after confirmation: %s on %s", d.m.State(), d.m.Current())
+	}
+	done := d.now
+	hold := time.Second + done.Sub(began)                            // Send Timeout + the episode
+	d.out = d.m.PayloadReceived(d.at(5*time.Millisecond), d.out[:0]) // stops the Send Timer
+	for _, dt := range []time.Duration{10 * time.Millisecond, hold - 20*time.Millisecond} {
+		now := done.Add(dt)
+		if !d.m.HintStale(now) {
+			t.Errorf("hint %v after the confirmation not stale", dt)
+		}
+		d.now = now
+		d.out = d.m.ULPTrouble(now, d.out[:0])
+		if len(d.out) != 0 || d.m.State() != reap.Operational {
+			t.Errorf("stale hint %v after the confirmation acted: %v", dt, d.out)
+		}
+	}
+	if got := d.m.Stats().HintsIgnored; got != 2 {
+		t.Errorf("HintsIgnored %d, want 2", got)
+	}
+	d.now = done.Add(hold + 10*time.Millisecond)
+	if d.m.HintStale(d.now) {
+		t.Fatal("hint still stale after the hold")
+	}
+	d.out = d.m.ULPTrouble(d.now, d.out[:0])
+	if d.m.State() != reap.Exploring {
+		t.Errorf("hint after the hold: %s %v", d.m.State(), d.out)
+	}
+}
+
+// Trouble (ICMP errors, a lost or BROKEN locator, management) explores even
+// while ULP hints are stale.
+func TestTroubleNotHeldAfterConfirmation(t *testing.T) {
+	d := newDriver(t, &reap.Config{ReturnInterval: -1, SendTimeout: time.Second})
+	d.out = d.m.ULPTrouble(d.at(time.Second), d.out[:0])
+	p := probes(d.out)[0]
+	d.confirm(reap.Operational, p.Pair.Peer, p.Pair.Local, p)
+	if d.m.State() != reap.Operational || !d.m.HintStale(d.at(10*time.Millisecond)) {
+		t.Fatalf("state %s, hint stale %v", d.m.State(), d.m.HintStale(d.now))
+	}
+	d.out = d.m.Trouble(d.now, d.out[:0])
+	if d.m.State() != reap.Exploring || len(probes(d.out)) != 1 {
+		t.Errorf("trouble: %s %v", d.m.State(), d.out)
+	}
+}

@@ -204,4 +204,6 @@ type Stats struct {
 	// ReportsIgnored counts peer reports of probes we did not send (or no
 	// longer remember).
 	ReportsIgnored uint32
+	// HintsIgnored counts stale ULP hints (see Machine.HintStale).
+	HintsIgnored uint32
 }
