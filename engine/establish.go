@@ -378,13 +378,13 @@ func (e *Engine) adoptPeer(now time.Time, c *Context, src, dst netip.Addr, m *me
 	// over when it is verified (recovery may run on other locators than
 	// the ULIDs); an existing one keeps its pair while it stays valid.
 	switch {
-	case fresh && c.peerHas(src) && (dst == c.localULID || e.localHas(dst)):
+	case fresh && c.peerHas(src) && e.localOK(c, dst):
 		c.lpLocal, c.lpPeer = dst, src
 	case !c.peerHas(c.lpPeer):
 		c.lpPeer = c.fallbackPeer()
 	}
-	if c.lpLocal != c.localULID && !e.localHas(c.lpLocal) {
-		c.lpLocal = c.localULID
+	if !e.localOK(c, c.lpLocal) {
+		c.lpLocal = e.anyLocal(c)
 	}
 	e.checkConfusion(now, c)
 }
@@ -543,6 +543,14 @@ func (e *Engine) rcvR1bis(now time.Time, src, dst netip.Addr, m *message) {
 	}
 	if c.state != StateEstablished {
 		e.drop(dropWrongState)
+		return
+	}
+	if !e.localOK(c, dst) {
+		// The I2bis would have to leave from dst (RFC 5533 §7.18),
+		// which the peer does not have in Ls(peer) and would refuse
+		// (§7.20); we never send from such an address, so the R1bis
+		// answers no packet of ours.
+		e.drop(dropLocators)
 		return
 	}
 	if len(m.validator) == 0 {

@@ -54,23 +54,27 @@ func (e *Engine) advertises(u netip.Addr) bool {
 }
 
 // srcFor picks the source locator of a control message of c: Lp(local)
-// while it is usable, else the first usable advertised locator (after an
+// while it is usable, else another locator the peer knows (after an
 // address went away, RFC 5533 §10.1).
 func (e *Engine) srcFor(c *Context) netip.Addr {
 	if e.localOK(c, c.lpLocal) && (len(e.local.all) == 0 || e.localUsable(c.lpLocal)) {
 		return c.lpLocal
 	}
-	for _, l := range e.local.adv {
-		if l.Flags&PrefBroken == 0 {
-			return l.Addr
+	return e.anyLocal(c)
+}
+
+// anyLocal returns a locator the peer of c knows for us (localOK), not
+// BROKEN if possible: the first advertised one, or the ULID.
+func (e *Engine) anyLocal(c *Context) netip.Addr {
+	if e.advertises(c.localULID) {
+		for _, l := range e.local.adv {
+			if l.Flags&PrefBroken == 0 {
+				return l.Addr
+			}
 		}
+		return e.local.adv[0].Addr
 	}
-	for _, l := range e.local.all {
-		if l.Flags&PrefBroken == 0 {
-			return l.Addr
-		}
-	}
-	return c.lpLocal
+	return c.localULID
 }
 
 // setLocal validates and installs a new local locator set with a fresh
@@ -179,7 +183,7 @@ func (e *Engine) SetLocalLocators(now time.Time, locs []LocalLocator) error {
 		}
 		e.reapLocatorsChanged(c, now)
 		lp := c.lpLocal
-		if slices.ContainsFunc(old, func(l LocalLocator) bool { return l.Addr == lp }) && !e.localUsable(lp) {
+		if slices.ContainsFunc(old, func(l LocalLocator) bool { return l.Addr == lp }) && (!e.localUsable(lp) || !e.localOK(c, lp)) {
 			e.reapTrouble(c, now, "local locator gone or broken")
 		}
 		e.schedule(c, now)

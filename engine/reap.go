@@ -18,32 +18,44 @@ type reapRand struct{ r *randSource }
 
 func (r reapRand) Uint64() uint64 { return r.r.uint64() }
 
-// reapLocal is Ls(local) for the machines: one shared slice, replaced (never
-// modified) when the local set changes.
+// reapLocal is Ls(local) for the machines of contexts that carry our
+// Locator List: the advertised locators (RFC 5533 §5.15.2: with a
+// verification method), one shared slice, replaced (never modified) when
+// the local set changes.
 func (e *Engine) rebuildReapLocal() {
-	ls := make([]reap.Locator, 0, len(e.local.all))
-	for _, l := range e.local.all {
+	ls := make([]reap.Locator, 0, len(e.local.adv))
+	for _, l := range e.local.adv {
 		ls = append(ls, reap.Locator{Addr: l.Addr, Pref: reap.Pref{Flags: reap.Flags(l.Flags), Priority: l.Priority, Weight: l.Weight}})
 	}
 	e.reapLocal = ls
 }
 
-// reapLocalFor returns the local locators of c: the shared list, or the
-// local ULID alone when the engine has no local locator set.
+// reapLocalFor returns the local locators REAP may use for c: those the
+// peer knows (localOK).
 func (e *Engine) reapLocalFor(c *Context) []reap.Locator {
-	if len(e.reapLocal) > 0 {
+	if e.advertises(c.localULID) {
 		return e.reapLocal
 	}
 	return []reap.Locator{{Addr: c.localULID}}
 }
 
-// localOK reports whether a may be c's local locator: one of ours, or the
-// ULID when the engine has no local locator set.
+// localOK reports whether a may be c's local locator, as the source of
+// payload and of every control message: a locator the peer has for us in
+// its Ls(peer). That is one of the advertised locators (with a
+// verification method) when our Locator List goes with c, else c's local
+// ULID alone. Anything else, such as an address outside the HBA set
+// (Method 0), the peer cannot verify and answers with R1bis
+// (RFC 5533 §7.2, §10.4, §12.4); it is never used.
 func (e *Engine) localOK(c *Context, a netip.Addr) bool {
-	if len(e.local.all) == 0 {
-		return a == c.localULID
+	if !e.advertises(c.localULID) {
+		return a == c.localULID && (len(e.local.all) == 0 || e.localHas(a))
 	}
-	return e.localHas(a)
+	for i := range e.local.adv {
+		if e.local.adv[i].Addr == a {
+			return true
+		}
+	}
+	return false
 }
 
 // reapPeerFor returns Ls(peer) for the machine: the peer's list with

@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -225,5 +227,64 @@ func TestSendTimeoutDespiteRepeatedReports(t *testing.T) {
 	}
 	if d := n.now.Sub(start); ca.reap.State().String() != "exploring" || d > 1300*time.Millisecond {
 		t.Fatalf("%s after %v of sending with nothing received (Send Timeout 1 s)", ca.reap.State(), d)
+	}
+}
+
+// A host with an address outside its HBA set (Method 0: a plain SLAAC or
+// static address) never sends Probes, Keepalives, I2bis or Updates from
+// it: the peer cannot verify it, does not have it in Ls(peer), and would
+// answer R1bis (RFC 5533 §7.2, §10.4, §12.4). REAP explores only pairs
+// with advertised local locators, and the failover completes.
+func TestNoControlFromUnadvertisedLocator(t *testing.T) {
+	n := newNet(t)
+	pds, addrs := hbaIdentity(t, 1, "2001:db8:a1::/64", "2001:db8:a2::/64")
+	plain := netip.MustParseAddr("2001:db8:a3::1")
+	locs := []LocalLocator{{Addr: plain}} // listed first, Method 0
+	for _, a := range addrs {
+		locs = append(locs, LocalLocator{Addr: a, Method: MethodHBA})
+	}
+	a := n.addHostCfg("A", 1, Config{PDS: pds, LocalLocators: locs}, append(slices.Clone(addrs), plain))
+	b := n.addHost("B", 2, Config{}, "2001:db8:b1::/64", "2001:db8:b2::/64")
+	ca, cb := establish(t, n, a, b)
+	traffic(n, a, b, ca, cb, 2*time.Second, func(string, string) bool { return true })
+	from := len(n.sent)
+	// A's ULID prefix fails both ways.
+	dead := a.addrs[0].String()
+	alive := func(src, dst string) bool { return src != dead && dst != dead }
+	n.filter = func(p pkt) bool { return alive(p.src.String(), p.dst.String()) }
+	traffic(n, a, b, ca, cb, 20*time.Second, alive)
+	// B loses its context: A's next packet draws an R1bis, A recovers
+	// with I2bis (RFC 5533 §7.17-§7.20).
+	old := cb.localTag
+	if err := b.e.DeleteContext(n.now, old); err != nil {
+		t.Fatal(err)
+	}
+	b.e.HandleDataPlaneEvent(n.now, dataplane.Event{Kind: dataplane.EventUnknownTag, Src: ca.lpLocal, Dst: ca.lpPeer, Tag: old})
+	n.run(2 * time.Second)
+	// A's address set changes: Update Requests.
+	if err := a.e.SetLocalLocators(n.now, locs[1:]); err != nil {
+		t.Fatal(err)
+	}
+	n.run(time.Second)
+	kinds := map[uint8]int{}
+	for _, p := range n.sent[from:] {
+		if n.owner[p.src] != a {
+			continue
+		}
+		kinds[typeOf(p)]++
+		if p.src == plain {
+			t.Errorf("message type %d sent from the unadvertised %v", typeOf(p), plain)
+		}
+	}
+	for _, ty := range []uint8{typeProbe, typeI2bis, typeUpdateReq} {
+		if kinds[ty] == 0 {
+			t.Errorf("no message of type %d from A: the test lost its point (%v)", ty, kinds)
+		}
+	}
+	if ca.lpLocal != a.addrs[1] || ca.state != StateEstablished {
+		t.Errorf("A: %s on %v->%v", ca.state, ca.lpLocal, ca.lpPeer)
+	}
+	if got := b.e.Stats().Drops["locator-mismatch"]; got != 0 {
+		t.Errorf("B dropped %d of A's messages for their locators", got)
 	}
 }

@@ -2,6 +2,7 @@ package sim_test
 
 import (
 	"fmt"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -202,6 +203,39 @@ func TestULPHintFastFailover(t *testing.T) {
 		}
 		if st.Hints == 0 {
 			t.Errorf("%s: no ULP hint was given", name)
+		}
+	}
+	s.delivering(3 * time.Second)
+}
+
+// A host also has an address outside its HBA set (Method 0, listed first).
+// RFC 5533 §7.2: the peer cannot verify it, so it is not in the peer's
+// Ls(peer) and anything sent from it would draw an R1bis (§10.4, §12.4).
+// REAP never probes from it, no control message leaves from it, and the
+// failover onto A's second provider completes as without it.
+func TestUnverifiableLocalAddressNeverUsed(t *testing.T) {
+	plain := netip.MustParseAddr("2001:db8:a3::1")
+	s := newScene(t, sceneOpts{seed: 26, aPlain: []netip.Addr{plain}, flow: &sim.FlowOptions{RTO: time.Second}})
+	fromPlain := 0
+	s.w.Tap(func(p sim.Packet) {
+		if p.Src == plain {
+			fromPlain++
+		}
+	})
+	s.established(5 * time.Second)
+	s.w.Run(2 * time.Second)
+	s.w.CutLocator(s.a.ULID())
+	cut := s.w.Now()
+	s.w.Run(20 * time.Second)
+	if fromPlain != 0 {
+		t.Errorf("%d packets sent from the unverifiable %s", fromPlain, plain)
+	}
+	if l, _ := s.current(s.a, s.b); l != s.a.Locator(1) {
+		t.Errorf("A sends from %s, want %s", l, s.a.Locator(1))
+	}
+	for name, st := range map[string]sim.FlowStats{"A->B": s.f.AtoB(), "B->A": s.f.BtoA()} {
+		if o := st.LongestOutage(cut, s.w.Now(), s.f.Gap()); o > 4*time.Second {
+			t.Errorf("%s outage %v", name, o)
 		}
 	}
 	s.delivering(3 * time.Second)

@@ -32,6 +32,7 @@ type sceneOpts struct {
 	noTrigger bool
 	poll      time.Duration
 	jitter    time.Duration // HostConfig.ActivityClockJitter of both hosts
+	aPlain    []netip.Addr  // A's addresses outside its identity (Method 0)
 	path      sim.Path
 }
 
@@ -68,7 +69,7 @@ func newScene(t *testing.T, o sceneOpts) *scene {
 	for _, i := range o.aOffer {
 		offer = append(offer, idA.Locators[i].Addr)
 	}
-	s.a = s.w.MustAddHost(sim.HostConfig{Name: "A", Identity: idA, Offer: offer, Engine: o.engine, TriggerPackets: o.trigger, ActivityPoll: o.poll, ActivityClockJitter: o.jitter})
+	s.a = s.w.MustAddHost(sim.HostConfig{Name: "A", Identity: idA, Offer: offer, Plain: o.aPlain, Engine: o.engine, TriggerPackets: o.trigger, ActivityPoll: o.poll, ActivityClockJitter: o.jitter})
 	s.b = s.w.MustAddHost(sim.HostConfig{Name: "B", Identity: idB, Engine: o.engine, TriggerPackets: o.trigger, ActivityPoll: o.poll, ActivityClockJitter: o.jitter})
 	if o.flow != nil {
 		s.f = s.w.NewFlow(s.a, s.a.ULID(), s.b, s.b.ULID(), *o.flow)

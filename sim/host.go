@@ -38,6 +38,10 @@ type HostConfig struct {
 	// Claim lists locators the host advertises without owning them: an
 	// attacker announcing someone else's address (RFC 4218 §4.1.1).
 	Claim []engine.LocalLocator
+	// Plain lists addresses the host has outside its identity (no
+	// verification method: a plain SLAAC or static address); the engine
+	// is told about them first, with Method 0.
+	Plain []netip.Addr
 }
 
 // Host is a simulated multihomed host: a real engine.Engine, the memory
@@ -76,21 +80,25 @@ func (w *World) AddHost(cfg HostConfig) (*Host, error) {
 		cfg.ActivityPoll = 200 * time.Millisecond
 	}
 	h := &Host{Name: cfg.Name, w: w, cfg: cfg, endpoints: map[uint32]*endpoint{}}
+	for _, a := range cfg.Plain {
+		h.addrs = append(h.addrs, engine.LocalLocator{Addr: a})
+	}
 	for _, l := range cfg.Identity.Locators {
 		if cfg.Offer == nil || slices.Contains(cfg.Offer, l.Addr) {
 			h.addrs = append(h.addrs, l)
 		}
 	}
-	for _, l := range cfg.Identity.Locators {
-		if o := w.owner[l.Addr]; o != nil {
-			return nil, fmt.Errorf("sim: %s already belongs to %s", l.Addr, o.Name)
+	owned := append(cfg.Identity.Addrs(), cfg.Plain...)
+	for _, a := range owned {
+		if o := w.owner[a]; o != nil {
+			return nil, fmt.Errorf("sim: %s already belongs to %s", a, o.Name)
 		}
 	}
 	if err := h.boot(); err != nil {
 		return nil, err
 	}
-	for _, l := range cfg.Identity.Locators {
-		w.owner[l.Addr] = h
+	for _, a := range owned {
+		w.owner[a] = h
 	}
 	w.hosts = append(w.hosts, h)
 	return h, nil
