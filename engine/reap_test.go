@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/goshim6/goshim6/dataplane"
+	"github.com/goshim6/goshim6/wire"
 )
 
 // traffic feeds both data planes' activity as if a ULP exchanged packets
@@ -286,5 +287,37 @@ func TestNoControlFromUnadvertisedLocator(t *testing.T) {
 	}
 	if got := b.e.Stats().Drops["locator-mismatch"]; got != 0 {
 		t.Errorf("B dropped %d of A's messages for their locators", got)
+	}
+}
+
+// A real Probe(InboundOk) with Precvd = 0 on the wire (RFC 5534 §5.2's
+// MUST cannot be met by a sender that entered InboundOk on payload, §6.1)
+// is accepted: processed as §6.8, answered, nothing dropped.
+func TestInboundOkProbeWithoutReportsAccepted(t *testing.T) {
+	n, a, b := twoHosts(t, Config{}, Config{})
+	ca, cb := establish(t, n, a, b)
+	raw, err := wire.Marshal(&wire.Probe{ReceiverTag: cb.localTag, State: wire.StateInboundOk,
+		Sent: []wire.ProbeRecord{{Src: a.addrs[0], Dst: b.addrs[0], Nonce: 42}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	from, drops := len(n.sent), b.e.Stats().Dropped
+	b.e.HandlePacket(n.now, a.addrs[0], b.addrs[0], raw)
+	if b.e.Stats().Dropped != drops || b.e.Stats().RxByType[typeProbe] == 0 {
+		t.Fatalf("dropped: %v", b.e.Stats().Drops)
+	}
+	answered := false
+	for _, p := range n.sent[from:] {
+		if typeOf(p) != typeProbe || n.owner[p.src] != b {
+			continue
+		}
+		var pr wire.Probe
+		if err := pr.Unmarshal(p.b); err != nil {
+			t.Fatal(err)
+		}
+		answered = pr.State == wire.StateOperational && len(pr.Received) == 1 && pr.Received[0].Nonce == 42
+	}
+	if !answered || cb.reap.State().String() != "operational" || cb.lpPeer != ca.lpLocal {
+		t.Fatalf("answered %v, B %s on %v->%v", answered, cb.reap.State(), cb.lpLocal, cb.lpPeer)
 	}
 }

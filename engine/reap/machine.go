@@ -759,6 +759,12 @@ func (m *Machine) probe(t int64, p Pair, out []Action) []Action {
 			pr.Sent = append(pr.Sent, ex.sent[i].ProbeReport)
 		}
 	}
+	// RFC 5534 §5.2: received probes are those that arrived since the
+	// last transition to Exploring (ex.recvd is cleared then), included
+	// whenever there are any, in every state. In InboundOk entered on
+	// payload or a Keepalive (§6.1, §6.6) there may be none: the probe
+	// then carries Precvd = 0, although §5.2 says "MUST include at least
+	// one" (see docs/protocol-conformance.md); receivers accept it (§6.8).
 	if n := min(len(ex.recvd), limit); n > 0 {
 		pr.Recvd = make([]ProbeReport, 0, n)
 		for i := len(ex.recvd) - 1; i >= 0 && len(pr.Recvd) < n; i-- {

@@ -708,3 +708,37 @@ func TestTroubleNotHeldAfterConfirmation(t *testing.T) {
 		t.Errorf("trouble: %s %v", d.m.State(), d.out)
 	}
 }
+
+// RFC 5534 §5.2 says a sender in InboundOk MUST include at least one
+// received probe, but §6.1 and §6.6 enter InboundOk on payload or a
+// Keepalive, when no probe may have arrived. Decision
+// (docs/protocol-conformance.md): received probes are included whenever
+// any arrived since the last transition to Exploring; without any, the
+// InboundOk probe carries Precvd = 0, and a receiver accepts that (§6.8:
+// "if no received probes have been reported, the current address pair is
+// unchanged").
+func TestInboundOkProbeReceivedReports(t *testing.T) {
+	d := newDriver(t, &reap.Config{ReturnInterval: -1})
+	d.toInboundOk() // on payload, no probe received
+	ps := probes(d.out)
+	if len(ps) != 1 || ps[0].Probe.State != reap.InboundOk || len(ps[0].Probe.Recvd) != 0 {
+		t.Fatalf("InboundOk on payload: %v", d.out)
+	}
+	// A peer probe arrives: every later probe reports it, in any state.
+	pr := peerProbe(reap.Exploring, b2, a2, 77)
+	d.out = d.m.ProbeReceived(d.at(10*time.Millisecond), b2, a2, pr, d.out[:0])
+	d.fire()
+	for _, p := range probes(d.out) {
+		if len(p.Probe.Recvd) != 1 || p.Probe.Recvd[0].Nonce != 77 {
+			t.Errorf("probe %s sta=%s recvd %v, want the peer's probe", p.Pair, p.Probe.State, p.Probe.Recvd)
+		}
+	}
+	// Receiver side: InboundOk with Precvd = 0 is accepted; the pair
+	// stays, the machine is Operational and answers.
+	r := newDriver(t, &reap.Config{ReturnInterval: -1})
+	r.toExploring()
+	r.out = r.m.ProbeReceived(r.at(10*time.Millisecond), b1, a1, peerProbe(reap.InboundOk, b1, a1, 5), r.out[:0])
+	if r.m.State() != reap.Operational || r.m.Current() != p11 || len(probes(r.out)) == 0 {
+		t.Errorf("InboundOk without reports: %s on %s, %v", r.m.State(), r.m.Current(), r.out)
+	}
+}
