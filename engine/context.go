@@ -29,6 +29,11 @@ type handshake struct {
 	local, peer netip.Addr
 	retries     int
 	lastNudge   int64
+	// held: the last Update Request received in I2-SENT or I2BIS-SENT
+	// (raw, with its addresses), processed once ESTABLISHED
+	// (RFC 5533 §10.4).
+	held             []byte
+	heldSrc, heldDst netip.Addr
 }
 
 // pendingUpdate is the one outstanding Update Request (RFC 5533 §10.3).

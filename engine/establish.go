@@ -415,6 +415,11 @@ func (e *Engine) checkConfusion(now time.Time, c *Context) {
 
 // established finishes the move to ESTABLISHED.
 func (e *Engine) established(now time.Time, c *Context) {
+	var held []byte
+	var hsrc, hdst netip.Addr
+	if c.hs != nil && len(c.hs.held) > 0 {
+		held, hsrc, hdst = c.hs.held, c.hs.heldSrc, c.hs.heldDst
+	}
 	e.dropHandshake(c)
 	c.expireAt = never
 	c.lastActive = ns(now)
@@ -423,6 +428,9 @@ func (e *Engine) established(now time.Time, c *Context) {
 	e.reapStart(c, now)
 	e.emit(Event{Time: now, Kind: EventContextUp, Local: c.lpLocal, Peer: c.lpPeer}, c)
 	e.schedule(c, now)
+	if held != nil {
+		e.processHeld(now, c, hsrc, hdst, held)
+	}
 }
 
 // verifyFailed handles a Locator List that failed verification: the
@@ -625,6 +633,7 @@ func (e *Engine) fallbackI1(now time.Time, c *Context) {
 	e.setState(c, StateI1Sent, ns(now))
 	c.hs.retries = 0
 	c.hs.validator = c.hs.validator[:0]
+	c.hs.held = nil // an Update for the context the peer lost
 	e.sendI1(c)
 	c.rtxAt = ns(now) + int64(e.backoff(I1Timeout, 0, 0))
 }

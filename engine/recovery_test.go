@@ -212,3 +212,111 @@ func TestI2bisFallbackToI1(t *testing.T) {
 		t.Fatal(ca.state)
 	}
 }
+
+// RFC 5533 §10.4: an Update Request received in I2BIS-SENT: "send I2bis
+// and proceed to process the message". B lost the context, A recovers
+// (I2BIS-SENT); B's R2 is lost, and B, ESTABLISHED, sends an Update
+// (b1 BROKEN). A resends I2bis at once and processes the request as soon
+// as CT(peer) is known again (the R2): Ls(peer) updated and the Ack sent
+// then, not one Update retransmission later.
+func TestUpdateRequestInI2bisSentProcessed(t *testing.T) {
+	n, a, b := twoHosts(t, Config{}, Config{})
+	ca, cb := establish(t, n, a, b)
+	oldB := cb.localTag
+	b.e.deleteContext(n.now, cb, "test")
+	n.filter = dropTypes(typeR2) // B's R2 to the first I2bis is lost
+	b.e.HandleDataPlaneEvent(n.now, dataplane.Event{Kind: dataplane.EventUnknownTag, Src: a.addrs[0], Dst: b.addrs[0], Tag: oldB})
+	n.run(50 * time.Millisecond)
+	if ca.state != StateI2bisSent || b.ctx(t, a) == nil {
+		t.Fatalf("A %v, B has context %v", ca.state, b.ctx(t, a) != nil)
+	}
+	n.filter = nil
+	from := len(n.sent)
+	bl := []LocalLocator{{Addr: b.addrs[0], Method: MethodHBA, Flags: PrefBroken}, {Addr: b.addrs[1], Method: MethodHBA}}
+	if err := b.e.SetLocalLocators(n.now, bl); err != nil {
+		t.Fatal(err)
+	}
+	n.run(200 * time.Millisecond) // well before B's first retransmission (>= 2 s)
+	got := n.sentTypes(from)
+	want := []uint8{typeUpdateReq, typeI2bis, typeR2, typeUpdateAck}
+	i, updates := 0, 0
+	for _, ty := range got {
+		if i < len(want) && ty == want[i] {
+			i++
+		}
+		if ty == typeUpdateReq {
+			updates++
+		}
+	}
+	if i != len(want) || updates != 1 {
+		t.Fatalf("exchange %v, want %v in order, one Update", got, want)
+	}
+	cb2 := b.ctx(t, a)
+	if ca.state != StateEstablished || cb2.upd != nil || b.e.Stats().UpdatesAcked != 1 {
+		t.Fatalf("A %v, B's update outstanding %v", ca.state, cb2.upd != nil)
+	}
+	if e := a.e.peerUsable(ca, b.addrs[0]); e {
+		t.Error("A did not record b1 BROKEN")
+	}
+}
+
+// RFC 5533 §10.5: an Update Acknowledgement received in I2BIS-SENT resends
+// I2bis and is processed: it matches our outstanding request, which is
+// then done (no retransmission once ESTABLISHED again).
+func TestUpdateAckInI2bisSentProcessed(t *testing.T) {
+	n, a, b := twoHosts(t, Config{}, Config{})
+	ca, cb := establish(t, n, a, b)
+	if err := a.e.Update(n.now, ca.localTag); err != nil {
+		t.Fatal(err)
+	}
+	// A stale R1bis crosses the request: A goes to I2BIS-SENT; its
+	// I2bis is lost, B's Ack arrives there.
+	b.e.sendR1bis(n.now, a.addrs[0], b.addrs[0], cb.localTag)
+	n.filter = dropTypes(typeI2bis)
+	n.run(30 * time.Millisecond)
+	if ca.state != StateI2bisSent {
+		t.Fatalf("A %v", ca.state)
+	}
+	if ca.upd != nil || a.e.Stats().UpdatesAcked != 1 {
+		t.Fatalf("Ack not processed in I2BIS-SENT (outstanding %v)", ca.upd != nil)
+	}
+	n.filter = nil
+	from := len(n.sent)
+	n.run(10 * time.Second)
+	if ca.state != StateEstablished || n.sentTypes(from) == nil {
+		t.Fatalf("A %v", ca.state)
+	}
+	for _, ty := range n.sentTypes(from) {
+		if ty == typeUpdateReq {
+			t.Fatal("the acknowledged request was sent again")
+		}
+	}
+}
+
+// The same in I2-SENT: A's R2 is lost, B (ESTABLISHED) sends an Update;
+// A resends I2, and processes the request, Ack included, once the R2
+// arrives (RFC 5533 §10.4).
+func TestUpdateRequestInI2SentProcessed(t *testing.T) {
+	n, a, b := twoHosts(t, Config{}, Config{})
+	n.filter = dropTypes(typeR2)
+	if _, err := a.e.CreateContext(n.now, a.addrs[0], b.addrs[0]); err != nil {
+		t.Fatal(err)
+	}
+	n.run(100 * time.Millisecond)
+	ca, cb := a.ctx(t, b), b.ctx(t, a)
+	if stateOf(ca) != StateI2Sent || stateOf(cb) != StateEstablished {
+		t.Fatalf("A %v B %v", stateOf(ca), stateOf(cb))
+	}
+	n.filter = nil
+	bl := []LocalLocator{{Addr: b.addrs[0], Method: MethodHBA}, {Addr: b.addrs[1], Method: MethodHBA, Flags: PrefBroken}}
+	if err := b.e.SetLocalLocators(n.now, bl); err != nil {
+		t.Fatal(err)
+	}
+	n.run(200 * time.Millisecond)
+	if ca.state != StateEstablished || cb.upd != nil || b.e.Stats().UpdatesAcked != 1 {
+		t.Fatalf("A %v, B's update outstanding %v", ca.state, cb.upd != nil)
+	}
+	if a.e.peerUsable(ca, b.addrs[1]) {
+		t.Error("A did not record b2 BROKEN")
+	}
+}

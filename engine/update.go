@@ -55,11 +55,10 @@ func (e *Engine) lookupControl(now time.Time, src, dst netip.Addr, m *message) *
 	return c
 }
 
-// controlState applies the per-state rows shared by RFC 5533 §10.4, §10.5,
-// §12.2 and RFC 5534 §5: only ESTABLISHED processes; I2-SENT and
-// I2BIS-SENT resend I2/I2bis (see SPEC-NOTES.md on §10.5). The message is
-// not processed further in those states: CT(peer) is not known (I2-SENT)
-// or known to be stale (I2BIS-SENT), so no acknowledgement could be sent.
+// controlState applies the per-state rows of RFC 5533 §12.2 to Keepalive
+// and Probe (RFC 5534 §5): only ESTABLISHED processes; I2-SENT and
+// I2BIS-SENT resend I2/I2bis. REAP does not run in those states: CT(peer)
+// is not known (I2-SENT) or possibly stale (I2BIS-SENT).
 func (e *Engine) controlState(now time.Time, c *Context) bool {
 	switch c.state {
 	case StateEstablished:
@@ -73,7 +72,7 @@ func (e *Engine) controlState(now time.Time, c *Context) bool {
 
 func (e *Engine) rcvUpdateReq(now time.Time, src, dst netip.Addr, m *message, raw []byte) {
 	c := e.lookupControl(now, src, dst, m)
-	if c == nil || !e.controlState(now, c) {
+	if c == nil {
 		return
 	}
 	// RFC 5533 §10.4: a PDS MUST correspond to ULID(peer), else the
@@ -83,6 +82,41 @@ func (e *Engine) rcvUpdateReq(now time.Time, src, dst netip.Addr, m *message, ra
 		e.emit(Event{Time: now, Kind: EventVerificationFailed, Reason: err.Error()}, c)
 		return
 	}
+	switch c.state {
+	case StateEstablished:
+	case StateI2Sent, StateI2bisSent:
+		// RFC 5533 §10.4: "send I2 [I2bis] and proceed to process the
+		// message". Processing ends with an Update Acknowledgement to
+		// CT(peer), which is unknown in I2-SENT and possibly stale in
+		// I2BIS-SENT: the request (the last one) is kept and processed
+		// as soon as the R2 makes the context ESTABLISHED.
+		e.nudge(now, c)
+		c.hs.held = append(c.hs.held[:0], raw...)
+		c.hs.heldSrc, c.hs.heldDst = src, dst
+		return
+	default: // I1-SENT: discard
+		e.drop(dropWrongState)
+		return
+	}
+	e.processUpdateReq(now, c, src, dst, m, raw)
+}
+
+// processHeld processes an Update Request kept in I2-SENT/I2BIS-SENT,
+// now that c is ESTABLISHED. Its locators must still match the context
+// (the R2 may have brought a new Ls(peer)); if not, it is dropped quietly:
+// the peer retransmits what is still current.
+func (e *Engine) processHeld(now time.Time, c *Context, src, dst netip.Addr, raw []byte) {
+	var m message
+	if e.codec.decode(raw, &m) != nil || m.typ != typeUpdateReq || c.dead || c.state != StateEstablished ||
+		!c.peerHas(src) || dst != c.lpLocal && dst != c.localULID && !e.localHas(dst) {
+		e.drop(dropNoContext)
+		return
+	}
+	e.processUpdateReq(now, c, src, dst, &m, raw)
+}
+
+// processUpdateReq is RFC 5533 §10.4 after the lookup and the PDS check.
+func (e *Engine) processUpdateReq(now time.Time, c *Context, src, dst netip.Addr, m *message, raw []byte) {
 	changed := false
 	if m.hasLocList {
 		locs, err := e.verifyLocators(now, c, c.peerULID, m, c.peerPDS)
@@ -154,7 +188,19 @@ func (e *Engine) peerUsable(c *Context, a netip.Addr) bool {
 
 func (e *Engine) rcvUpdateAck(now time.Time, src, dst netip.Addr, m *message) {
 	c := e.lookupControl(now, src, dst, m)
-	if c == nil || !e.controlState(now, c) {
+	if c == nil {
+		return
+	}
+	switch c.state {
+	case StateEstablished:
+	case StateI2Sent, StateI2bisSent:
+		// RFC 5533 §10.5 (with §10.4/§12.2 for what to resend, see
+		// SPEC-NOTES): resend I2/I2bis and proceed to process. An Ack
+		// that matches our outstanding request's nonce shows the peer
+		// has it; there is nothing to answer.
+		e.nudge(now, c)
+	default:
+		e.drop(dropWrongState)
 		return
 	}
 	// RFC 5533 §10.5: an Ack that does not match the last request's
@@ -164,8 +210,10 @@ func (e *Engine) rcvUpdateAck(now time.Time, src, dst netip.Addr, m *message) {
 		return
 	}
 	c.upd = nil
-	c.lastActive = ns(now)
-	e.reapControl(c, now, true)
+	if c.state == StateEstablished {
+		c.lastActive = ns(now)
+		e.reapControl(c, now, true)
+	}
 	e.stats.UpdatesAcked++
 	e.emit(Event{Time: now, Kind: EventUpdateAcked}, c)
 	e.schedule(c, now)
