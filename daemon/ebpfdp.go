@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 
 	"github.com/goshim6/goshim6/dataplane"
 	"github.com/goshim6/goshim6/dataplane/ebpf"
@@ -20,29 +19,13 @@ type ebpfDP struct{ *ebpf.DataPlane }
 
 func (e ebpfDP) Close(keep bool) error { return e.Stop(keep) }
 
-// Run delivers data-plane events until ctx is done. It stops the reader
-// with Close, which interrupts a blocked read (a deadline set from another
-// goroutine would wait for the reader's lock, held by the blocked read).
+// Run delivers data-plane events until ctx is done, then returns nil.
 func (e ebpfDP) Run(ctx context.Context, fn func(dataplane.Event)) error {
-	r, err := e.NewEventReader()
-	if err != nil {
-		return err
+	err := e.DataPlane.Run(ctx, fn)
+	if ctx.Err() != nil {
+		return nil
 	}
-	var once sync.Once
-	closeR := func() { once.Do(func() { r.Close() }) }
-	stop := context.AfterFunc(ctx, closeR)
-	defer stop()
-	defer closeR()
-	for {
-		ev, err := r.Read()
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return err
-		}
-		fn(ev)
-	}
+	return err
 }
 
 // openEBPF loads the eBPF data plane on the uplinks, or adopts the one a

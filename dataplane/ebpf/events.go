@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"os"
 	"time"
 
 	"github.com/cilium/ebpf/ringbuf"
@@ -60,22 +59,31 @@ func (r *EventReader) Read() (dataplane.Event, error) {
 }
 
 // SetDeadline makes Read return os.ErrDeadlineExceeded after t; the zero
-// time waits forever.
+// time waits forever. Call it from the goroutine that reads, or before the
+// Read it should bound: while a Read is blocked the reader's lock is held,
+// so a SetDeadline from another goroutine waits for that Read to return.
+// To stop a blocked Read from elsewhere, use Close.
 func (r *EventReader) SetDeadline(t time.Time) { r.rd.SetDeadline(t) }
 
-// Close unblocks Read.
+// Close unblocks Read, which then returns ErrClosed. It may be called from
+// any goroutine, more than once.
 func (r *EventReader) Close() error { return r.rd.Close() }
 
-// Run delivers events to fn until ctx ends or the reader is closed.
+// Run delivers events to fn until ctx ends (it then returns ctx.Err()) or
+// the reader fails. It closes the reader when it returns: a reader is used
+// by one Run.
 func (r *EventReader) Run(ctx context.Context, fn func(dataplane.Event)) error {
-	stop := context.AfterFunc(ctx, func() { r.rd.SetDeadline(time.Unix(1, 0)) })
+	// Close, not SetDeadline: a deadline set from the AfterFunc's goroutine
+	// would wait for the blocked Read's lock.
+	stop := context.AfterFunc(ctx, func() { r.Close() })
 	defer stop()
+	defer r.Close()
 	for {
 		ev, err := r.Read()
-		if errors.Is(err, os.ErrDeadlineExceeded) && ctx.Err() != nil {
-			return ctx.Err()
-		}
 		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
 			return err
 		}
 		fn(ev)
