@@ -48,7 +48,10 @@ type Config struct {
 	// peers in the Keepalive Timeout option. Default 15 s.
 	SendTimeout time.Duration
 	// IdleTimeout: a context with no data-plane or control activity for
-	// this long is garbage collected (RFC 5533 §9). Default 5 min.
+	// this long is garbage collected (RFC 5533 §9). Default 5 min. So is
+	// a context that heard nothing from its peer for this long while
+	// REAP probes at Max Probe Timeout (RFC 5534 §4.3), even if the ULP
+	// still sends.
 	IdleTimeout time.Duration
 	// EstablishTimeout bounds the life of a context that never reaches
 	// ESTABLISHED, whatever the retransmission rules say. Default 3 min.

@@ -90,6 +90,9 @@ type Context struct {
 
 	created    int64
 	lastActive int64
+	// lastHeard: the last packet from the peer on this context (payload
+	// seen by the data plane, or any control message).
+	lastHeard int64
 	// Watermarks of the data plane's activity report: instants and
 	// packet counters.
 	lastSent, lastRecv int64

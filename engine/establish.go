@@ -423,6 +423,7 @@ func (e *Engine) established(now time.Time, c *Context) {
 	e.dropHandshake(c)
 	c.expireAt = never
 	c.lastActive = ns(now)
+	c.lastHeard = ns(now)
 	e.stats.HandshakesEstablished++
 	e.install(c)
 	e.reapStart(c, now)
@@ -677,8 +678,11 @@ func (e *Engine) deleteContext(now time.Time, c *Context, why string) {
 		return
 	}
 	e.stats.ContextsRemoved++
-	if why == "idle" {
+	switch why {
+	case "idle":
 		e.stats.ContextsIdle++
+	case "unreachable":
+		e.stats.ContextsUnreachable++
 	}
 	e.emit(Event{Time: now, Kind: EventContextDown, Reason: why}, c)
 	e.remove(c)

@@ -35,6 +35,7 @@ func (e *Engine) HandleActivity(now time.Time, a dataplane.Activity) {
 	}
 	c.lastSent, c.lastRecv = max(c.lastSent, sent), max(c.lastRecv, recv)
 	c.lastActive = max(c.lastActive, c.lastSent, c.lastRecv)
+	c.lastHeard = max(c.lastHeard, c.lastRecv)
 	var st, rt time.Time
 	if c.lastSent != 0 {
 		st = fromNS(c.lastSent)

@@ -422,3 +422,30 @@ func TestStaleULPHintCounted(t *testing.T) {
 		t.Fatalf("hint after the hold: %s", s)
 	}
 }
+
+// RFC 5534 §4.3: reaching Max Probe Timeout "may also serve as a hint to
+// the garbage collection process that the context is no longer usable".
+// The ULP keeps sending to a peer that is gone: the data plane's activity
+// keeps the context from being idle, but once REAP probes at Max Probe
+// Timeout and nothing came from the peer for the idle time, it is
+// collected.
+func TestUnreachableContextCollected(t *testing.T) {
+	n, a, b := twoHosts(t, Config{}, Config{})
+	ca, _ := establish(t, n, a, b)
+	n.filter = func(pkt) bool { return false } // the peer is gone
+	gone := n.now
+	for !ca.dead && n.now.Sub(gone) < 10*time.Minute {
+		n.run(10 * time.Second)
+		a.e.HandleActivity(n.now, activity(ca, n.now, true, false))
+		if !ca.dead && n.now.Sub(gone) < DefaultIdleTimeout && ca.state != StateEstablished {
+			t.Fatalf("%v after %v", ca.state, n.now.Sub(gone))
+		}
+	}
+	d := n.now.Sub(gone)
+	if !ca.dead || d < DefaultIdleTimeout || d > DefaultIdleTimeout+70*time.Second {
+		t.Fatalf("collected %v after %v (idle time %v)", ca.dead, d, DefaultIdleTimeout)
+	}
+	if s := a.e.Stats(); s.ContextsUnreachable != 1 || s.ContextsIdle != 0 {
+		t.Fatalf("unreachable %d idle %d", s.ContextsUnreachable, s.ContextsIdle)
+	}
+}

@@ -218,6 +218,7 @@ func (e *Engine) rcvReap(now time.Time, src, dst netip.Addr, m *message, raw []b
 	if c == nil || !e.controlState(now, c) || c.reap == nil {
 		return
 	}
+	c.lastHeard = ns(now)
 	if m.typ == typeKeepalive {
 		// Keepalives and probes do not keep a context from being
 		// collected: only the data plane's activity does (RFC 5533 §9),

@@ -22,13 +22,16 @@ type Stats struct {
 	Recoveries            uint64
 	ContextsRemoved       uint64
 	ContextsIdle          uint64
-	ContextsConfused      uint64
-	VerificationFailures  uint64
-	UpdatesSent           uint64
-	UpdatesAcked          uint64
-	LocatorSwitches       uint64
-	DataPlaneErrors       uint64
-	LimitDrops            uint64
+	// ContextsUnreachable: collected while probing at Max Probe Timeout
+	// with nothing from the peer for the idle time (RFC 5534 §4.3).
+	ContextsUnreachable  uint64
+	ContextsConfused     uint64
+	VerificationFailures uint64
+	UpdatesSent          uint64
+	UpdatesAcked         uint64
+	LocatorSwitches      uint64
+	DataPlaneErrors      uint64
+	LimitDrops           uint64
 	// ULPHintsIgnored counts ULP trouble hints that arrived just after
 	// the peer confirmed the current pair (reap.Machine.HintStale).
 	ULPHintsIgnored uint64

@@ -221,6 +221,17 @@ func (e *Engine) fire(c *Context, now time.Time) {
 		// RFC 5533 §9: tear down only after the context appears
 		// quiescent for the idle time.
 		e.deleteContext(now, c, "idle")
+		return
+	}
+	if c.state == StateEstablished && c.reap != nil && c.reap.ProbingAtMax() &&
+		c.lastHeard+int64(e.cfg.IdleTimeout) <= n {
+		// RFC 5534 §4.3: probing at Max Probe Timeout "may also serve
+		// as a hint to the garbage collection process that the context
+		// is no longer usable". With nothing at all from the peer for
+		// the idle time either, the context is collected although the
+		// ULP still sends (checked when a probe is due, so within one
+		// Max Probe Timeout).
+		e.deleteContext(now, c, "unreachable")
 	}
 }
 

@@ -117,6 +117,7 @@ func (e *Engine) processHeld(now time.Time, c *Context, src, dst netip.Addr, raw
 
 // processUpdateReq is RFC 5533 §10.4 after the lookup and the PDS check.
 func (e *Engine) processUpdateReq(now time.Time, c *Context, src, dst netip.Addr, m *message, raw []byte) {
+	c.lastHeard = ns(now)
 	changed := false
 	if m.hasLocList {
 		locs, err := e.verifyLocators(now, c, c.peerULID, m, c.peerPDS)
@@ -210,6 +211,7 @@ func (e *Engine) rcvUpdateAck(now time.Time, src, dst netip.Addr, m *message) {
 		return
 	}
 	c.upd = nil
+	c.lastHeard = ns(now)
 	if c.state == StateEstablished {
 		c.lastActive = ns(now)
 		e.reapControl(c, now, true)

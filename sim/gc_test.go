@@ -67,3 +67,24 @@ func TestHalfOpenContextsCollected(t *testing.T) {
 		t.Errorf("%d contexts left after 30 minutes:\n%s", n, s.w.Summary())
 	}
 }
+
+// RFC 5534 §4.3: probing at Max Probe Timeout is a garbage-collection
+// hint. B is switched off for good while A's application keeps sending
+// (its packets keep the context from being idle): A collects the context
+// once it probes at Max Probe Timeout and heard nothing from B for the idle
+// time, and removes the mapping.
+func TestUnreachablePeerCollected(t *testing.T) {
+	s := newScene(t, sceneOpts{seed: 82, flow: &sim.FlowOptions{OneWay: true}})
+	s.established(5 * time.Second)
+	s.w.Run(10 * time.Second)
+	s.b.PowerOff()
+	off := s.w.Now()
+	ok := s.w.RunUntilTrue(10*time.Minute, func() bool { return len(s.a.Engine().Contexts()) == 0 })
+	d := s.w.Now().Sub(off)
+	if !ok || d < engine.DefaultIdleTimeout || d > engine.DefaultIdleTimeout+70*time.Second {
+		t.Fatalf("collected %v after %v", ok, d)
+	}
+	if s.a.Engine().Stats().ContextsUnreachable != 1 || s.a.DataPlane().Len() != 0 {
+		t.Errorf("stats %+v, %d mappings", s.a.Engine().Stats().ContextsUnreachable, s.a.DataPlane().Len())
+	}
+}

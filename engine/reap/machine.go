@@ -734,13 +734,28 @@ func (m *Machine) responseProbe(t int64, out []Action) []Action {
 }
 
 func (m *Machine) probeInterval(k int) time.Duration {
+	d := m.nominalInterval(k)
+	d = jitter(m.cfg.rand(), d, 1-probeJitter, 1+probeJitter)
+	return min(d, m.cfg.maxProbeTimeout())
+}
+
+// nominalInterval is the probe interval after k probes, before
+// randomisation.
+func (m *Machine) nominalInterval(k int) time.Duration {
 	d := m.cfg.initialProbeTimeout()
 	if n := k - m.cfg.initialProbes(); n >= 0 {
 		d <<= min(n+1, 30)
 	}
-	d = min(d, m.cfg.maxProbeTimeout())
-	d = jitter(m.cfg.rand(), d, 1-probeJitter, 1+probeJitter)
 	return min(d, m.cfg.maxProbeTimeout())
+}
+
+// ProbingAtMax reports whether the machine is Exploring and its probe
+// interval has grown to Max Probe Timeout: "Reaching the Max Probe Timeout
+// may also serve as a hint to the garbage collection process that the
+// context is no longer usable" (RFC 5534 §4.3).
+func (m *Machine) ProbingAtMax() bool {
+	return m.state == Exploring && m.ex != nil && m.ex.count > 0 &&
+		m.nominalInterval(m.ex.count) >= m.cfg.maxProbeTimeout()
 }
 
 // probe sends one Probe from p.Local to p.Peer with the current state and

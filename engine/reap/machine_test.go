@@ -742,3 +742,30 @@ func TestInboundOkProbeReceivedReports(t *testing.T) {
 		t.Errorf("InboundOk without reports: %s on %s, %v", r.m.State(), r.m.Current(), r.out)
 	}
 }
+
+// ProbingAtMax: Exploring with the probe interval grown to Max Probe
+// Timeout (RFC 5534 §4.3's garbage-collection hint); not before, not in
+// InboundOk.
+func TestProbingAtMax(t *testing.T) {
+	d := newDriver(t, &reap.Config{ReturnInterval: -1, MaxProbeTimeout: 8 * time.Second})
+	d.toExploring()
+	n := 1
+	for !d.m.ProbingAtMax() {
+		if dt := d.fire(); dt > 8*time.Second*6/5 {
+			t.Fatalf("interval %v beyond the maximum", dt)
+		}
+		n++
+		if n > 20 {
+			t.Fatal("never at Max Probe Timeout")
+		}
+	}
+	// Intervals 0.5 s after probes 1-3, then 1, 2, 4, 8 s: the one after
+	// the 7th probe is the maximum.
+	if n != 7 {
+		t.Errorf("at Max Probe Timeout after %d probes, want 7", n)
+	}
+	d.out = d.m.PayloadReceived(d.at(time.Millisecond), d.out[:0])
+	if d.m.State() != reap.InboundOk || d.m.ProbingAtMax() {
+		t.Errorf("%s, at max %v", d.m.State(), d.m.ProbingAtMax())
+	}
+}
