@@ -42,6 +42,12 @@ type FailoverOptions struct {
 	Interval time.Duration
 	// RTO: the flow hints "ULP trouble" after this silence (0: never).
 	RTO time.Duration
+	// Acks: B only answers A's packets (a bulk transfer A->B with ACKs;
+	// the RTO hint is then A's only), see FlowOptions.Acks.
+	Acks bool
+	// Poll is the hosts' activity poll (default 200 ms) and ClockJitter
+	// their HostConfig.ActivityClockJitter.
+	Poll, ClockJitter time.Duration
 	// Path between all locators (default 10 ms delay).
 	Path Path
 	// Failure to inject.
@@ -84,18 +90,18 @@ func MeasureFailover(seed uint64, o FailoverOptions) (FailoverResult, error) {
 		return FailoverResult{}, err
 	}
 	cfg := engine.Config{SendTimeout: o.SendTimeout}
-	a, err := w.AddHost(HostConfig{Name: "A", Identity: idA, Engine: cfg})
+	a, err := w.AddHost(HostConfig{Name: "A", Identity: idA, Engine: cfg, ActivityPoll: o.Poll, ActivityClockJitter: o.ClockJitter})
 	if err != nil {
 		return FailoverResult{}, err
 	}
-	b, err := w.AddHost(HostConfig{Name: "B", Identity: idB, Engine: cfg})
+	b, err := w.AddHost(HostConfig{Name: "B", Identity: idB, Engine: cfg, ActivityPoll: o.Poll, ActivityClockJitter: o.ClockJitter})
 	if err != nil {
 		return FailoverResult{}, err
 	}
 	if _, err := a.Engine().CreateContext(w.Now(), a.ULID(), b.ULID()); err != nil {
 		return FailoverResult{}, err
 	}
-	f := w.NewFlow(a, a.ULID(), b, b.ULID(), FlowOptions{Interval: o.Interval, RTO: o.RTO})
+	f := w.NewFlow(a, a.ULID(), b, b.ULID(), FlowOptions{Interval: o.Interval, RTO: o.RTO, Acks: o.Acks})
 	up := func() bool {
 		ca, okA := a.Context(a.ULID(), b.ULID())
 		cb, okB := b.Context(b.ULID(), a.ULID())

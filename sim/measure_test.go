@@ -19,7 +19,14 @@ var failoverCases = []struct {
 	{"ulp-hint-1s", sim.FailoverOptions{RTO: time.Second}, 5 * time.Second},
 	{"one-way", sim.FailoverOptions{Failure: sim.FailOneWay}, 20 * time.Second},
 	{"loss-10pct", sim.FailoverOptions{Path: sim.Path{Delay: 10 * time.Millisecond, Loss: 0.1}}, 30 * time.Second},
+	// The lab's tuned setup (issue 7): bulk A->B with ACKs at 50 packets/s,
+	// Send Timeout 1 s, RTO hint 200 ms at the sender, activity polled
+	// every 100 ms with the eBPF clock conversion's jitter.
+	{"lab-bulk-1s", labBulk, 1200 * time.Millisecond},
 }
+
+var labBulk = sim.FailoverOptions{SendTimeout: time.Second, Interval: 20 * time.Millisecond, RTO: 200 * time.Millisecond,
+	Acks: true, Poll: 100 * time.Millisecond, ClockJitter: 20 * time.Microsecond, Warmup: 5 * time.Second, Watch: 30 * time.Second}
 
 // TestFailoverBounds runs a few seeded failovers of each kind and checks
 // the worst outage against what RFC 5534's timers allow.
