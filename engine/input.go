@@ -106,12 +106,19 @@ func (e *Engine) HandleICMP(now time.Time, src netip.Addr, typ, code uint8, invo
 		return false
 	}
 	if !ok {
-		// No Shim6 header: plain ULP traffic on the ULID pair.
+		// No Shim6 header: a packet of the ULID pair. Either it went
+		// out on the ULID pair (the current pair, or the pair before a
+		// switch), or it went out shimmed and the data plane translated
+		// the error back to the ULIDs for the ULP (RFC 5533 §8), which
+		// the eBPF data plane does only for errors about the current
+		// mapping. Both are about the current pair but for a packet sent
+		// just before a switch, which costs at most one probe of the
+		// working current pair.
 		if !pathError(typ, code) {
 			return false
 		}
-		if c := e.byULID[ulidKey{isrc, idst, 0}]; c != nil && c.state == StateEstablished && c.lpLocal == isrc && c.lpPeer == idst {
-			e.reapTrouble(c, now, "ICMP error on the ULID pair")
+		if c := e.byULID[ulidKey{isrc, idst, 0}]; c != nil && c.state == StateEstablished {
+			e.reapTrouble(c, now, "ICMP error about a packet of the ULID pair")
 			e.schedule(c, now)
 			return true
 		}

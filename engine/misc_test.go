@@ -449,3 +449,24 @@ func TestUnreachableContextCollected(t *testing.T) {
 		t.Fatalf("unreachable %d idle %d", s.ContextsUnreachable, s.ContextsIdle)
 	}
 }
+
+// The eBPF data plane translates an ICMP error about a shimmed packet of
+// the current mapping back to the ULIDs (RFC 5533 §8), without the Shim6
+// header: on a context whose current pair is not the ULID pair, that error
+// still starts exploration.
+func TestICMPTranslatedToULIDsOnShimmedContext(t *testing.T) {
+	n, a, b := twoHosts(t, Config{}, Config{})
+	ca, _ := establish(t, n, a, b)
+	n.run(time.Second)
+	if err := a.e.Pin(n.now, ca.localTag, a.addrs[1], b.addrs[1]); err != nil {
+		t.Fatal(err)
+	}
+	inv := ipv6Packet(a.addrs[0], b.addrs[0], make([]byte, 16)) // the ULIDs, as translated
+	inv[6] = 6
+	if !a.e.HandleICMP(n.now, b.addrs[1], icmpDestUnreach, 0, inv) {
+		t.Fatal("not acted upon")
+	}
+	if s := ca.reap.State().String(); s != "exploring" {
+		t.Fatalf("state %s", s)
+	}
+}
