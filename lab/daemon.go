@@ -42,6 +42,9 @@ type DaemonConfig struct {
 	Security string
 	// LogLevel is shim6d's log level (default "info").
 	LogLevel string
+	// REAPExtra is added to the [reap] table as is (e.g.
+	// "ulp_feedback = false").
+	REAPExtra string
 	// Extra is appended to the generated TOML as is (for keys this
 	// struct does not know yet).
 	Extra string
@@ -71,6 +74,9 @@ func (c DaemonConfig) toml(dir string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# written by goshim6 lab\nstate_dir = %q\nsocket = %q\n", filepath.Join(dir, "state"), filepath.Join(dir, "run", "shim6d.sock"))
 	fmt.Fprintf(&b, "[reap]\nsend_timeout = %q\nactivity_poll = %q\n", c.SendTimeout.String(), c.ActivityPoll.String())
+	if c.REAPExtra != "" {
+		b.WriteString(c.REAPExtra + "\n")
+	}
 	if c.Trigger != 0 {
 		fmt.Fprintf(&b, "[trigger]\npackets = %d\n", max(c.Trigger, 0))
 	}

@@ -23,6 +23,8 @@ func TestFailoverBaselines(t *testing.T) {
 		{"mptcp-active-paced", lab.FailoverConfig{Traffic: lab.Paced, MPTCP: true}, true},
 		{"mptcp-backup-bulk", lab.FailoverConfig{Traffic: lab.Bulk, MPTCP: true, MPTCPBackup: true}, true},
 		{"tcp-bulk", lab.FailoverConfig{Traffic: lab.Bulk, Observe: 2 * time.Second}, false},
+		// Both directions stuck: Stop must not wait for ever.
+		{"tcp-paced", lab.FailoverConfig{Traffic: lab.Paced, Observe: time.Second}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			topo := nstest.Topology(t, netns.Config{})

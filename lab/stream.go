@@ -332,16 +332,18 @@ func (s *Stream) Start() time.Time { return s.start }
 func (s *Stream) Stop(drain time.Duration) StreamResult {
 	s.cancel()
 	s.wg.Wait()
-	timer := time.NewTimer(drain)
-	defer timer.Stop()
+	// One deadline for both directions (a timer's channel fires once).
+	deadline := time.Now().Add(drain)
 	for _, sd := range []*side{s.fwd, s.rev} {
 		if sd == nil {
 			continue
 		}
+		t := time.NewTimer(max(time.Until(deadline), 0))
 		select {
 		case <-sd.done:
-		case <-timer.C:
+		case <-t.C:
 		}
+		t.Stop()
 	}
 	end := time.Now()
 	s.conns[0].Close()
