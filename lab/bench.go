@@ -547,10 +547,14 @@ func BenchChart(res BenchResult) RangeChart {
 	for _, r := range rows {
 		b := Bar{Label: string(r.Traffic) + " " + r.Scenario, Color: colors[r.Traffic],
 			Median: r.Gap.Median.Seconds(), Min: r.Gap.Min.Seconds(), Max: r.Gap.Max.Seconds()}
-		if r.Recovered == 0 {
+		switch {
+		case r.Recovered == 0:
 			b.Note = "no recovery"
+			b.ValueLabel = ">" + fmtTick3(r.Observe.Seconds())
 			b.Median, b.Min, b.Max = r.Observe.Seconds(), r.Observe.Seconds(), r.Observe.Seconds()
 			b.Color = "#bbb"
+		case r.Recovered < r.Runs:
+			b.Note = fmt.Sprintf("%d/%d recovered", r.Recovered, r.Runs)
 		}
 		c.Bars = append(c.Bars, b)
 	}

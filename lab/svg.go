@@ -188,6 +188,7 @@ type Bar struct {
 	Min, Max      float64
 	Color         string
 	Note          string // printed above the bar, e.g. "no recovery"
+	ValueLabel    string // replaces the printed median, e.g. ">8"
 	Missing       bool   // nothing measured (drawn as a note only)
 	AboveAxisNote bool   // the value is off the chart (e.g. never recovered)
 }
@@ -210,10 +211,10 @@ func (c RangeChart) SVG() []byte {
 		W = 900
 	}
 	if H == 0 {
-		H = 460
+		H = 480
 	}
 	top := padTop + 14*float64(max(len(c.Notes)-1, 0))
-	bottom := 90.0
+	bottom := 110.0
 	lo, hi := math.Inf(1), math.Inf(-1)
 	for _, b := range c.Bars {
 		if b.Missing {
@@ -279,12 +280,20 @@ func (c RangeChart) SVG() []byte {
 				w.f(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#222"/>`+"\n", cx-6, py(b.Min), cx+6, py(b.Min))
 				w.f(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#222"/>`+"\n", cx-6, py(b.Max), cx+6, py(b.Max))
 			}
-			w.f(`<text x="%.1f" y="%.1f" text-anchor="middle" font-size="11">%s</text>`+"\n", cx, py(math.Max(b.Max, b.Median))-5, esc(fmtTick3(b.Median)))
+			val := b.ValueLabel
+			if val == "" {
+				val = fmtTick3(b.Median)
+			}
+			w.f(`<text x="%.1f" y="%.1f" text-anchor="middle" font-size="11">%s</text>`+"\n", cx, py(math.Max(b.Max, b.Median))-5, esc(val))
 		}
 		if b.Note != "" {
-			w.f(`<text x="%.1f" y="%.1f" text-anchor="middle" font-size="11" fill="#a33">%s</text>`+"\n", cx, top+14, esc(b.Note))
+			y := top + 14
+			if !b.Missing && b.Median > 0 {
+				y = py(math.Max(b.Max, b.Median)) - 18
+			}
+			w.f(`<text x="%.1f" y="%.1f" text-anchor="middle" font-size="10" fill="#a33">%s</text>`+"\n", cx, y, esc(b.Note))
 		}
-		w.f(`<text transform="translate(%.1f %.1f) rotate(30)" font-size="11">%s</text>`+"\n", cx-10, top+ph+14, esc(b.Label))
+		w.f(`<text transform="translate(%.1f %.1f) rotate(-30)" text-anchor="end" font-size="11">%s</text>`+"\n", cx+4, top+ph+14, esc(b.Label))
 	}
 	for _, l := range c.Lines {
 		col := l.Color
