@@ -189,7 +189,7 @@ func (s *scenario) finish() lab.Failover {
 	if !f.Verified || f.Sent != f.Received || f.Sent == 0 {
 		s.t.Fatalf("stream not intact: sent %d received %d verified %v (%s)", f.Sent, f.Received, f.Verified, f.Err)
 	}
-	s.t.Logf("%s: %d bytes each way verified; gap %v", s.t.Name(), f.Sent, f.Gap)
+	s.t.Logf("%s: %d bytes verified; gap %v", s.t.Name(), f.Sent, f.Gap)
 	return f
 }
 
@@ -206,4 +206,29 @@ func providerOf(a netip.Addr, providers int) int {
 		}
 	}
 	return 0
+}
+
+// flowing waits until the stream has received data in both directions
+// without a pause of 150 ms for 300 ms.
+func (s *scenario) flowing(timeout time.Duration) {
+	s.t.Helper()
+	deadline := time.Now().Add(timeout)
+	var since time.Time
+	for time.Now().Before(deadline) {
+		fwd, rev := s.run.Stream.LastReceive()
+		last := fwd
+		if s.run.Stream.Bidirectional() && rev.Before(fwd) {
+			last = rev
+		}
+		now := time.Now()
+		if now.Sub(last) > 150*time.Millisecond {
+			since = time.Time{}
+		} else if since.IsZero() {
+			since = now
+		} else if now.Sub(since) >= 300*time.Millisecond {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	s.t.Fatalf("the stream is not flowing after %v", timeout)
 }
