@@ -466,8 +466,11 @@ func (c *engineCore) convert(ci engine.ContextInfo, detail bool) api.Context {
 	return x
 }
 
-func (c *engineCore) Counters() map[string]uint64 {
-	s := c.e.Stats()
+func (c *engineCore) Counters() map[string]uint64 { return statsCounters(c.e.Stats()) }
+
+// statsCounters names every counter of engine.Stats (a test checks that
+// none is left out).
+func statsCounters(s engine.Stats) map[string]uint64 {
 	out := map[string]uint64{
 		"engine_rx_packets":             s.RxPackets,
 		"engine_dropped":                s.Dropped,
@@ -484,6 +487,8 @@ func (c *engineCore) Counters() map[string]uint64 {
 		"engine_contexts_removed":       s.ContextsRemoved,
 		"engine_contexts_idle":          s.ContextsIdle,
 		"engine_contexts_confused":      s.ContextsConfused,
+		"engine_contexts_unreachable":   s.ContextsUnreachable,
+		"engine_ulp_hints_ignored":      s.ULPHintsIgnored,
 		"engine_verification_failures":  s.VerificationFailures,
 		"engine_updates_sent":           s.UpdatesSent,
 		"engine_updates_acked":          s.UpdatesAcked,
