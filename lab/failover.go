@@ -152,7 +152,8 @@ type Failover struct {
 	Received int64 `json:"received"`
 	Verified bool  `json:"verified"`
 	// ThroughputBefore/After: goodput in Mbit/s of the forward direction
-	// before the failure and after the recovery.
+	// before the failure and after the recovery (without recovery: from
+	// a second after the failure to the end).
 	ThroughputBefore float64 `json:"throughput_before_mbps"`
 	ThroughputAfter  float64 `json:"throughput_after_mbps"`
 	Err              string  `json:"error,omitempty"`
@@ -532,10 +533,11 @@ func (r *FailoverRun) Stop() Failover {
 	if r.Stream != nil && !failAt.IsZero() {
 		st := r.Stream.Start()
 		f.ThroughputBefore = goodput(f.Stream.Forward.Bins, f.Stream.Bin, failAt.Sub(st)-r.Cfg.Before+r.Cfg.Before/4, failAt.Sub(st))
+		from := failAt.Sub(st) + time.Second
 		if f.Recovered {
-			from := resumedAt.Sub(st) + 200*time.Millisecond
-			f.ThroughputAfter = goodput(f.Stream.Forward.Bins, f.Stream.Bin, from, f.Stream.Duration-f.Stream.Bin)
+			from = resumedAt.Sub(st) + 200*time.Millisecond
 		}
+		f.ThroughputAfter = goodput(f.Stream.Forward.Bins, f.Stream.Bin, from, f.Stream.Duration-f.Stream.Bin)
 	}
 	r.Close()
 	r.mu.Lock()

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -15,7 +17,7 @@ func init() { addCommand(newBenchCmd) }
 func newBenchCmd(g *globals) *cobra.Command {
 	var (
 		jsonOut          bool
-		svg, bin         string
+		svg, bin, from   string
 		scenarios, traff string
 		reps             int
 		tuned, tput      time.Duration
@@ -37,8 +39,9 @@ blackholed), for:
 
 with two kinds of traffic: paced (both ends send 64 bytes every 10 ms) and
 bulk (one-way, as fast as TCP goes). Each run builds a fresh lab. The gap
-is the time from the last data before the outage to data flowing again;
-every byte is verified. Then bulk throughput is measured without Shim6,
+is the time from the last data before the outage to data flowing steadily
+again (300 ms without a pause of 150 ms); the longest single pause and the
+goodput before and after are shown too; every byte is verified. Then bulk throughput is measured without Shim6,
 with a context on the ULIDs, and with the traffic rewritten onto other
 locators. Output: a table with median/min/max, the issue's targets (met or
 not), --json, and an SVG plot. Needs root. Takes several minutes (the RFC
@@ -47,6 +50,9 @@ timer runs alone need 15 s each).`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if jsonOut {
 				g.output = "json"
+			}
+			if from != "" {
+				return renderBench(cmd, from, svg)
 			}
 			cfg := lab.BenchConfig{Manager: g.manager(), Name: g.name, Reps: reps, Tuned: tuned, ThroughputTime: tput, SVG: svg}
 			if cfg.Name == "" {
@@ -100,10 +106,32 @@ timer runs alone need 15 s each).`,
 	f.BoolVar(&jsonOut, "json", false, "print the result as JSON (same as -o json); progress goes to stderr")
 	f.StringVar(&svg, "svg", "shim6lab-bench.svg", "write the plot here (empty: none)")
 	f.StringVar(&bin, "bin", "", "directory holding shim6d and shim6ctl")
+	f.StringVar(&from, "from-json", "", "do not measure: print the table (and --svg) of a saved --json result")
 	f.StringVar(&scenarios, "scenarios", "", "comma-separated subset of the scenarios (default all)")
 	f.StringVar(&traff, "traffic", "", "paced, bulk or both (default both)")
 	f.IntVarP(&reps, "reps", "n", 3, "repetitions of every scenario and traffic")
 	f.DurationVar(&tuned, "tuned", time.Second, "the tuned REAP Send Timeout")
 	f.DurationVar(&tput, "throughput-time", 4*time.Second, "length of each throughput measurement (negative: skip)")
 	return cmd
+}
+
+// renderBench prints the table of a saved result and redraws its plot.
+func renderBench(cmd *cobra.Command, path, svg string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var res lab.BenchResult
+	if err := json.Unmarshal(b, &res); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	res.SVG = ""
+	if svg != "" {
+		if err := os.WriteFile(svg, lab.BenchChart(res).SVG(), 0o644); err != nil {
+			return err
+		}
+		res.SVG = svg
+	}
+	lab.WriteBenchTable(cmd.OutOrStdout(), res)
+	return nil
 }
