@@ -29,6 +29,10 @@ type Scenario struct {
 	Shim6       bool          `json:"shim6,omitempty"`
 	SendTimeout time.Duration `json:"send_timeout_ns,omitempty"`
 	ULPFeedback bool          `json:"ulp_feedback,omitempty"`
+	// NoFastReroute turns the data plane's fast reroute on TCP RTO off
+	// (`[dataplane] fast_reroute = false`); the scenario runs only with a
+	// shim6d that knows the key.
+	NoFastReroute bool `json:"no_fast_reroute,omitempty"`
 	// Observe: how long to wait for recovery.
 	Observe time.Duration `json:"observe_ns"`
 }
@@ -46,6 +50,7 @@ func DefaultScenarios(tuned time.Duration) []Scenario {
 		{Name: "shim6-rfc", Description: "shim6d, RFC 5534 default Send Timeout 15 s, no ULP feedback", Shim6: true, SendTimeout: rfc, Observe: rfc + 25*time.Second},
 		{Name: "shim6-tuned", Description: fmt.Sprintf("shim6d, Send Timeout %v, no ULP feedback", tuned), Shim6: true, SendTimeout: tuned, Observe: tuned + 10*time.Second},
 		{Name: "shim6-ulp", Description: "shim6d, Send Timeout 15 s, ULP feedback (TCP RTO hint from sock_ops)", Shim6: true, SendTimeout: rfc, ULPFeedback: true, Observe: rfc + 25*time.Second},
+		{Name: "shim6-ulp-nofrr", Description: "shim6-ulp with the data plane's fast reroute off", Shim6: true, SendTimeout: rfc, ULPFeedback: true, NoFastReroute: true, Observe: rfc + 25*time.Second},
 		{Name: "shim6-tuned-ulp", Description: fmt.Sprintf("shim6d, Send Timeout %v and ULP feedback (the demo's setting)", tuned), Shim6: true, SendTimeout: tuned, ULPFeedback: true, Observe: tuned + 10*time.Second},
 	}
 }
@@ -144,15 +149,18 @@ type BenchResult struct {
 // ulpKey is the shim6d configuration key that turns ULP feedback off.
 const ulpKey = "ulp_feedback"
 
-// DaemonAccepts reports whether shim6d bin accepts the configuration
-// text extra (shim6d -check), e.g. a key newer daemons know.
-func DaemonAccepts(bin, extra string) bool {
+// frrKey is the [dataplane] key of the fast reroute on TCP RTO.
+const frrKey = "fast_reroute"
+
+// DaemonAccepts reports whether shim6d bin accepts the configuration c
+// (shim6d -check), e.g. with a key only newer daemons know.
+func DaemonAccepts(bin string, c DaemonConfig) bool {
 	dir, err := os.MkdirTemp("", "shim6lab-check")
 	if err != nil {
 		return false
 	}
 	defer os.RemoveAll(dir)
-	cfg := DaemonConfig{REAPExtra: extra}.withDefaults().toml(dir)
+	cfg := c.withDefaults().toml(dir)
 	p := filepath.Join(dir, "c.toml")
 	if os.WriteFile(p, []byte(cfg), 0o600) != nil {
 		return false
@@ -189,15 +197,23 @@ func RunBench(ctx context.Context, cfg BenchConfig) (res BenchResult, err error)
 		live = io.Discard
 	}
 	res = BenchResult{Started: time.Now(), Reps: cfg.Reps, Binaries: cfg.Bin}
+	frr := DaemonAccepts(cfg.Bin.Shim6d, DaemonConfig{DataPlaneExtra: frrKey + " = true"})
 	for _, s := range DefaultScenarios(cfg.Tuned) {
 		if len(cfg.Scenarios) == 0 || slices.Contains(cfg.Scenarios, s.Name) {
+			if s.NoFastReroute && !frr {
+				res.Notes = append(res.Notes, fmt.Sprintf("%s skipped: shim6d has no dataplane.%s key", s.Name, frrKey))
+				continue
+			}
 			res.Scenarios = append(res.Scenarios, s)
 		}
 	}
 	if len(res.Scenarios) == 0 {
 		return res, fmt.Errorf("lab: no such scenario in %v", cfg.Scenarios)
 	}
-	ulpSwitch := DaemonAccepts(cfg.Bin.Shim6d, ulpKey+" = false")
+	if frr {
+		res.Notes = append(res.Notes, "the data plane's fast reroute (dataplane.fast_reroute) is on except in *-nofrr scenarios")
+	}
+	ulpSwitch := DaemonAccepts(cfg.Bin.Shim6d, DaemonConfig{REAPExtra: ulpKey + " = false"})
 	if !ulpSwitch {
 		res.Notes = append(res.Notes, "shim6d has no reap.ulp_feedback key: ULP feedback could not be turned off, so shim6-rfc and shim6-tuned ran WITH it")
 	}
@@ -282,6 +298,9 @@ func (s Scenario) daemonConfig(ulpSwitch bool) *DaemonConfig {
 	dc := &DaemonConfig{SendTimeout: s.SendTimeout}
 	if ulpSwitch {
 		dc.REAPExtra = fmt.Sprintf("%s = %t", ulpKey, s.ULPFeedback)
+	}
+	if s.NoFastReroute {
+		dc.DataPlaneExtra = frrKey + " = false"
 	}
 	return dc
 }

@@ -45,6 +45,9 @@ type DaemonConfig struct {
 	// REAPExtra is added to the [reap] table as is (e.g.
 	// "ulp_feedback = false").
 	REAPExtra string
+	// DataPlaneExtra is added to the [dataplane] table as is (e.g.
+	// "fast_reroute = false").
+	DataPlaneExtra string
 	// Extra is appended to the generated TOML as is (for keys this
 	// struct does not know yet).
 	Extra string
@@ -82,6 +85,9 @@ func (c DaemonConfig) toml(dir string) string {
 	}
 	fmt.Fprintf(&b, "[security]\nmode = %q\n", c.Security)
 	fmt.Fprintf(&b, "[dataplane]\nkind = %q\nkeep_on_exit = %t\npin_dir = %q\n", c.DataPlane, c.KeepOnExit, filepath.Join(dir, "bpf", "goshim6"))
+	if c.DataPlaneExtra != "" {
+		b.WriteString(c.DataPlaneExtra + "\n")
+	}
 	fmt.Fprintf(&b, "[log]\nlevel = %q\n", c.LogLevel)
 	if c.Extra != "" {
 		b.WriteString(c.Extra)

@@ -35,6 +35,8 @@ blackholed), for:
   shim6-rfc        shim6d with RFC 5534's default Send Timeout (15 s), no ULP feedback
   shim6-tuned      shim6d with a tuned Send Timeout (--tuned), no ULP feedback
   shim6-ulp        shim6d, 15 s Send Timeout, TCP RTOs fed to REAP (sock_ops)
+  shim6-ulp-nofrr  the same with the data plane's fast reroute off (only with a
+                   shim6d that has dataplane.fast_reroute)
   shim6-tuned-ulp  both (the demo's setting)
 
 with two kinds of traffic: paced (both ends send 64 bytes every 10 ms) and
