@@ -38,7 +38,50 @@ type Mapping struct {
 	// default context of a ULID pair. Only the default context carries
 	// outbound traffic that is not otherwise steered (RFC 6316).
 	FII uint32
+
+	// Fast reroute (docs/dataplane.md): the data plane may move the
+	// context's outbound traffic to another verified locator pair on its
+	// own, at once, and tell the engine (EventFastReroute,
+	// EventPeerMoved), which confirms the move with REAP or undoes it by
+	// installing the mapping again. Any Install ends a move. The zero
+	// values turn it off.
+
+	// Backup is the pair outbound traffic moves to when the upper layer
+	// reports trouble (a TCP retransmission timeout): the best verified
+	// pair that shares no locator with the current one. Zero: none.
+	Backup Pair
+	// BackupAfter: no move to Backup before this instant (a fresh
+	// confirmation of the current pair makes retransmission timeouts
+	// stale, see engine/reap Machine.HintStale).
+	BackupAfter time.Time
+	// Pairs are the pairs the context may use (a usable local locator, a
+	// verified peer locator), best first. When the peer's payload
+	// arrives on another pair than the current one whose reverse is
+	// listed, outbound traffic follows it (EventPeerMoved). Empty: never.
+	Pairs []Pair
+	// PeerPair is a pair, seen from this host (Local is ours), on which
+	// the peer is known to send although it is not the current pair (the
+	// engine chose another one after the peer moved there): arrivals on
+	// it do not move outbound traffic again. Zero: none.
+	PeerPair Pair
 }
+
+// Pair is a locator pair seen from this host: packets go from Local (ours)
+// to Peer.
+type Pair struct {
+	Local, Peer netip.Addr
+}
+
+// IsValid reports whether both addresses are set.
+func (p Pair) IsValid() bool { return p.Local.IsValid() && p.Peer.IsValid() }
+
+func (p Pair) String() string { return p.Local.String() + " > " + p.Peer.String() }
+
+// Current returns the mapping's current locator pair.
+func (m Mapping) Current() Pair { return Pair{m.LocalLocator, m.PeerLocator} }
+
+// ULIDs returns the mapping's ULID pair.
+func (m Mapping) ULIDs() Pair { return Pair{m.LocalULID, m.PeerULID} }
 
 // Shimmed reports whether the current locators differ from the ULIDs, i.e.
 // whether packets must be rewritten and carry the payload extension header.
@@ -90,6 +133,15 @@ const (
 	// e.g. a TCP retransmission timeout (RFC 5534 §3.5: "positive/negative
 	// advice"); REAP may start exploring at once.
 	EventULPTrouble
+	// EventFastReroute: the upper layer saw trouble (a TCP retransmission
+	// timeout) and the data plane moved the context's outbound traffic to
+	// its Backup pair (Pair) already. The engine confirms the pair with
+	// REAP or undoes the move (both by installing a mapping).
+	EventFastReroute
+	// EventPeerMoved: the peer's payload arrived on another verified pair
+	// than the current one and the data plane moved outbound traffic to
+	// its reverse (Pair, ours first). The engine confirms or undoes it.
+	EventPeerMoved
 )
 
 func (k EventKind) String() string {
@@ -100,6 +152,10 @@ func (k EventKind) String() string {
 		return "trigger"
 	case EventULPTrouble:
 		return "ulp-trouble"
+	case EventFastReroute:
+		return "fast-reroute"
+	case EventPeerMoved:
+		return "peer-moved"
 	}
 	return "unknown"
 }
@@ -110,8 +166,12 @@ type Event struct {
 	// Src and Dst are the addresses as seen on the packet: the locators for
 	// EventUnknownTag, the ULIDs (local = Src) for the others.
 	Src, Dst netip.Addr
-	// Tag is the unknown context tag (EventUnknownTag only).
+	// Tag is the unknown context tag (EventUnknownTag), or the local tag
+	// of the context (EventFastReroute, EventPeerMoved; 0 when unknown).
 	Tag uint64
+	// Pair is the pair outbound traffic moved to (EventFastReroute,
+	// EventPeerMoved).
+	Pair Pair
 	// Packets and Bytes counted for the pair (EventTrigger only).
 	Packets, Bytes uint64
 	// Time the event was seen.

@@ -67,6 +67,14 @@ type pairKey struct{ local, peer netip.Addr }
 type memEntry struct {
 	m Mapping
 	a Activity
+	// fr is the pair outbound traffic moved to on its own (fast reroute),
+	// until the next Install.
+	fr *memMove
+}
+
+type memMove struct {
+	pair   Pair
+	follow bool // EventPeerMoved (else EventFastReroute)
 }
 
 // MemoryStats counts what a Memory data plane did.
@@ -76,6 +84,9 @@ type MemoryStats struct {
 	Restored, PassedIn        uint64 // input: stripped, untouched
 	UnknownTag, DroppedEvents uint64
 	Events                    uint64
+	// FastReroutes and PeerMoves count the moves of outbound traffic the
+	// data plane made on its own (EventFastReroute, EventPeerMoved).
+	FastReroutes, PeerMoves uint64
 }
 
 // Memory is the in-memory double of the data plane: it holds the mappings
@@ -148,6 +159,7 @@ func (d *Memory) Install(m Mapping) error {
 		d.byTag[m.LocalTag] = e
 	}
 	e.m = m
+	e.fr = nil // any Install ends a fast reroute
 	d.byULID[k] = e
 	delete(d.counts, pairKey{m.LocalULID, m.PeerULID})
 	d.stats.Installs++
@@ -278,8 +290,12 @@ func (d *Memory) Output(p Packet) Packet {
 	e.a.LastSent = now
 	e.a.TxPackets++
 	e.a.TxBytes += uint64(p.Len())
-	if e.m.Shimmed() {
-		p.Src, p.Dst = e.m.LocalLocator, e.m.PeerLocator
+	cur := e.m.Current()
+	if e.fr != nil {
+		cur = e.fr.pair
+	}
+	if cur != e.m.ULIDs() {
+		p.Src, p.Dst = cur.Local, cur.Peer
 		p.Shim, p.Tag = true, e.m.PeerTag
 		d.stats.Rewritten++
 	} else {
@@ -309,6 +325,7 @@ func (d *Memory) Input(p Packet) (out Packet, ok bool) {
 		e.a.LastReceived = now
 		e.a.RxPackets++
 		e.a.RxBytes += uint64(p.Len())
+		d.follow(e, Pair{p.Dst, p.Src}, now)
 		p.Src, p.Dst = e.m.PeerULID, e.m.LocalULID
 		p.Shim, p.Tag = false, 0
 		d.stats.Restored++
@@ -319,19 +336,64 @@ func (d *Memory) Input(p Packet) (out Packet, ok bool) {
 		e.a.LastReceived = now
 		e.a.RxPackets++
 		e.a.RxBytes += uint64(p.Len())
+		if e.m.Shimmed() {
+			d.follow(e, Pair{p.Dst, p.Src}, now)
+		}
 	} else {
 		d.countUnmapped(p.Dst, p.Src, now)
 	}
 	return p, true
 }
 
-// ReportULPTrouble raises EventULPTrouble for a ULID pair, as the daemon
-// does when the upper layer sees trouble (e.g. a TCP retransmission
-// timeout).
+// ReportULPTrouble reports that the upper layer sees trouble between a
+// ULID pair (e.g. a TCP retransmission timeout), as the eBPF data plane's
+// sock_ops program does: when the pair's default context has a Backup pair
+// (and BackupAfter has passed) and its traffic has not moved yet, outbound
+// traffic moves to the Backup pair at once and EventFastReroute is raised;
+// otherwise EventULPTrouble.
 func (d *Memory) ReportULPTrouble(local, peer netip.Addr) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.emit(Event{Kind: EventULPTrouble, Src: local, Dst: peer, Time: d.opts.Now()})
+	now := d.opts.Now()
+	e := d.byULID[ulidKey{local, peer, 0}]
+	if e != nil && e.fr == nil && e.m.Backup.IsValid() && !now.Before(e.m.BackupAfter) {
+		e.fr = &memMove{pair: e.m.Backup}
+		d.stats.FastReroutes++
+		d.emit(Event{Kind: EventFastReroute, Src: local, Dst: peer, Tag: e.m.LocalTag, Pair: e.m.Backup, Time: now})
+		return
+	}
+	d.emit(Event{Kind: EventULPTrouble, Src: local, Dst: peer, Time: now})
+}
+
+// follow moves the outbound traffic of a default context to pair (ours
+// first), the reverse of the pair a payload packet of the peer arrived on,
+// if that is another pair than the current one, one of the context's
+// Pairs, not PeerPair, and the traffic has not moved there (or by fast
+// reroute) already; it raises EventPeerMoved. Called with d.mu held.
+func (d *Memory) follow(e *memEntry, pair Pair, now time.Time) {
+	m := &e.m
+	if m.FII != 0 || pair == m.Current() || pair == m.PeerPair || !slices.Contains(m.Pairs, pair) {
+		return
+	}
+	if e.fr != nil && (e.fr.pair == pair || !e.fr.follow) {
+		return // there already, or moved by our own fast reroute
+	}
+	e.fr = &memMove{pair: pair, follow: true}
+	d.stats.PeerMoves++
+	d.emit(Event{Kind: EventPeerMoved, Src: m.LocalULID, Dst: m.PeerULID, Tag: m.LocalTag, Pair: pair, Time: now})
+}
+
+// Moved returns the pair the outbound traffic of a context moved to on the
+// data plane's own (fast reroute or following the peer), if it did since
+// the last Install.
+func (d *Memory) Moved(localTag uint64) (Pair, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	e := d.byTag[localTag]
+	if e == nil || e.fr == nil {
+		return Pair{}, false
+	}
+	return e.fr.pair, true
 }
 
 // DrainEvents hands the queued events to fn, oldest first, and empties the

@@ -176,3 +176,83 @@ func TestMemoryInstallRules(t *testing.T) {
 		t.Error("removed mapping still there")
 	}
 }
+
+// Fast reroute in the double behaves like the eBPF data plane: a ULP hint
+// moves outbound traffic to the Backup pair (once per Install, not before
+// BackupAfter), payload of the peer on another listed pair moves it to the
+// reverse of that pair, and Install ends either move.
+func TestMemoryFastReroute(t *testing.T) {
+	d, c := newMem(t, dataplane.MemoryOptions{})
+	p11 := dataplane.Pair{Local: ulidA, Peer: ulidB}
+	p22 := dataplane.Pair{Local: locA2, Peer: locB2}
+	p12 := dataplane.Pair{Local: ulidA, Peer: locB2}
+	m := dataplane.Mapping{LocalULID: ulidA, PeerULID: ulidB, LocalLocator: ulidA, PeerLocator: ulidB, LocalTag: 7, PeerTag: 9,
+		Backup: p22, BackupAfter: c.t.Add(time.Second), Pairs: []dataplane.Pair{p11, p22, p12}}
+	if err := d.Install(m); err != nil {
+		t.Fatal(err)
+	}
+	var evs []dataplane.Event
+	drain := func() { evs = evs[:0]; d.DrainEvents(func(ev dataplane.Event) { evs = append(evs, ev) }) }
+	// Before BackupAfter: a plain hint.
+	d.ReportULPTrouble(ulidA, ulidB)
+	drain()
+	if len(evs) != 1 || evs[0].Kind != dataplane.EventULPTrouble {
+		t.Fatalf("hint before BackupAfter: %+v", evs)
+	}
+	c.t = c.t.Add(2 * time.Second)
+	d.ReportULPTrouble(ulidA, ulidB)
+	drain()
+	if len(evs) != 1 || evs[0].Kind != dataplane.EventFastReroute || evs[0].Pair != p22 || evs[0].Tag != 7 {
+		t.Fatalf("hint: %+v", evs)
+	}
+	if out := d.Output(dataplane.Packet{Src: ulidA, Dst: ulidB, Proto: 6}); !out.Shim || out.Src != locA2 || out.Dst != locB2 || out.Tag != 9 {
+		t.Fatalf("rerouted output %+v", out)
+	}
+	d.ReportULPTrouble(ulidA, ulidB) // moved already: a plain hint
+	drain()
+	if len(evs) != 1 || evs[0].Kind != dataplane.EventULPTrouble {
+		t.Fatalf("second hint: %+v", evs)
+	}
+	if err := d.Install(m); err != nil { // the engine undoes it
+		t.Fatal(err)
+	}
+	if out := d.Output(dataplane.Packet{Src: ulidA, Dst: ulidB, Proto: 6}); out.Shim || out.Dst != ulidB {
+		t.Fatalf("output after Install %+v", out)
+	}
+
+	// Following: the peer's payload arrives on b2 -> a1 (our pair a1 > b2).
+	in := func(src, dst netip.Addr) {
+		t.Helper()
+		if _, ok := d.Input(dataplane.Packet{Src: src, Dst: dst, Shim: true, Tag: 7, Proto: 6}); !ok {
+			t.Fatal("input dropped")
+		}
+	}
+	in(locB2, ulidA)
+	drain()
+	if len(evs) != 1 || evs[0].Kind != dataplane.EventPeerMoved || evs[0].Pair != p12 {
+		t.Fatalf("peer moved: %+v", evs)
+	}
+	if out := d.Output(dataplane.Packet{Src: ulidA, Dst: ulidB, Proto: 6}); !out.Shim || out.Src != ulidA || out.Dst != locB2 {
+		t.Fatalf("following output %+v", out)
+	}
+	in(locB2, ulidA) // there already
+	// Not a listed pair (an address the peer has not verifiably got).
+	in(netip.MustParseAddr("2001:db8:ff::1"), ulidA)
+	drain()
+	if len(evs) != 0 {
+		t.Fatalf("events for a known or unlisted pair: %+v", evs)
+	}
+	// PeerPair: the engine knows the peer sends on it; not followed.
+	m.PeerPair = p12
+	if err := d.Install(m); err != nil {
+		t.Fatal(err)
+	}
+	in(locB2, ulidA)
+	drain()
+	if len(evs) != 0 {
+		t.Fatalf("followed PeerPair: %+v", evs)
+	}
+	if st := d.Stats(); st.FastReroutes != 1 || st.PeerMoves != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}

@@ -78,6 +78,12 @@ type Config struct {
 	// RecreateConfused re-initiates (I1) a context removed because of
 	// context confusion (RFC 5533 §7.15: MAY).
 	RecreateConfused bool
+
+	// FastReroute gives every installed mapping a backup pair and the
+	// context's candidate pairs, so that the data plane may move traffic
+	// on its own at a ULP hint or when the peer moved (fastreroute.go,
+	// docs/dataplane.md); REAP then confirms or undoes the move.
+	FastReroute bool
 }
 
 // Defaults for the limits of Config.

@@ -100,6 +100,13 @@ type Context struct {
 
 	// peerNext chains contexts that share CT(peer) (e.byPeerTag).
 	peerNext *Context
+
+	// fr: fast-reroute state, from the first move on (fastreroute.go).
+	fr *frState
+	// frOn: the installed mapping has a backup; frAfter: its
+	// BackupAfter.
+	frOn    bool
+	frAfter int64
 }
 
 func (c *Context) key() ulidKey { return ulidKey{c.localULID, c.peerULID, c.fii} }

@@ -154,15 +154,19 @@ func (e *Engine) send(src, dst netip.Addr, m *message) {
 
 // install pushes c's mapping to the data plane (RFC 5533 §11: only in
 // ESTABLISHED and I2BIS-SENT do CT(peer) and Ls(peer) exist).
-func (e *Engine) install(c *Context) {
+func (e *Engine) install(c *Context, now time.Time) {
 	if e.deps.DataPlane == nil || c.peerTag == 0 || !c.state.hasPeer() {
 		return
 	}
-	err := e.deps.DataPlane.Install(dataplane.Mapping{
+	// Installing ends a fast reroute the data plane made.
+	e.frResolve(c, now)
+	m := dataplane.Mapping{
 		LocalULID: c.localULID, PeerULID: c.peerULID,
 		LocalLocator: c.lpLocal, PeerLocator: c.lpPeer,
 		LocalTag: c.localTag, PeerTag: c.peerTag, FII: c.fii,
-	})
+	}
+	e.frFields(c, &m)
+	err := e.deps.DataPlane.Install(m)
 	if err != nil {
 		e.stats.DataPlaneErrors++
 		return

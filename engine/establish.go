@@ -345,7 +345,7 @@ func (e *Engine) acceptI2(now time.Time, src, dst netip.Addr, m *message, raw []
 		e.setState(c, StateEstablished, ns(now))
 		e.established(now, c)
 	} else {
-		e.install(c) // CT(peer) may have changed
+		e.install(c, now) // CT(peer) may have changed
 		e.reapLocatorsChanged(c, now)
 		e.schedule(c, now)
 	}
@@ -425,8 +425,8 @@ func (e *Engine) established(now time.Time, c *Context) {
 	c.lastActive = ns(now)
 	c.lastHeard = ns(now)
 	e.stats.HandshakesEstablished++
-	e.install(c)
 	e.reapStart(c, now)
+	e.install(c, now)
 	e.emit(Event{Time: now, Kind: EventContextUp, Local: c.lpLocal, Peer: c.lpPeer}, c)
 	e.schedule(c, now)
 	if held != nil {
@@ -497,7 +497,7 @@ func (e *Engine) payloadUnknown(now time.Time, src, dst netip.Addr, tag uint64) 
 	}
 	e.nudge(now, c)
 	if c.state == StateEstablished && !c.installed {
-		e.install(c)
+		e.install(c, now)
 	}
 }
 

@@ -69,7 +69,9 @@ func activityAdvance(seen *uint64, count uint64, at time.Time, prev, now int64) 
 
 // HandleDataPlaneEvent handles a data-plane report: an unknown context tag
 // (RFC 5533 §7.17: R1bis), a trigger to establish a context (RFC 5533 §4,
-// deferred establishment) or ULP trouble (RFC 5534 §3.5: start exploring).
+// deferred establishment), ULP trouble (RFC 5534 §3.5: start exploring)
+// or a move of outbound traffic the data plane made on its own (fast
+// reroute: REAP confirms or undoes it).
 func (e *Engine) HandleDataPlaneEvent(now time.Time, ev dataplane.Event) {
 	switch ev.Kind {
 	case dataplane.EventUnknownTag:
@@ -80,6 +82,8 @@ func (e *Engine) HandleDataPlaneEvent(now time.Time, ev dataplane.Event) {
 		e.payloadUnknown(now, ev.Src, ev.Dst, ev.Tag&tagMask)
 	case dataplane.EventTrigger:
 		_, _ = e.initiate(now, ev.Src, ev.Dst, 0)
+	case dataplane.EventFastReroute, dataplane.EventPeerMoved:
+		e.fastReroute(now, ev)
 	case dataplane.EventULPTrouble:
 		if c := e.byULID[ulidKey{ev.Src.WithZone(""), ev.Dst.WithZone(""), 0}]; c != nil && c.state == StateEstablished {
 			e.reapHint(c, now)

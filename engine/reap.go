@@ -115,6 +115,7 @@ func (e *Engine) reapApply(c *Context, now time.Time, acts []reap.Action) {
 	}
 	clear(acts)
 	e.acts = acts[:0]
+	e.frCheck(c, now)
 }
 
 func (e *Engine) sendProbe(c *Context, p reap.Pair, pr *reap.Probe) {
@@ -175,6 +176,9 @@ func (e *Engine) reapLocatorsChanged(c *Context, now time.Time) {
 		return
 	}
 	e.reapApply(c, now, c.reap.SetLocators(now, e.reapLocalFor(c), reapPeerFor(c), e.acts[:0]))
+	if e.cfg.FastReroute && c.installed && !c.dead && c.state == StateEstablished {
+		e.install(c, now) // new candidate pairs and backup
+	}
 }
 
 // reapKeepaliveTimeout passes the peer's Keepalive Timeout option
@@ -250,7 +254,7 @@ func (e *Engine) switchPair(c *Context, now time.Time, local, peer netip.Addr, w
 	}
 	c.lpLocal, c.lpPeer = local, peer
 	e.stats.LocatorSwitches++
-	e.install(c)
+	e.install(c, now)
 	e.emit(Event{Time: now, Kind: EventLocatorSwitch, Local: local, Peer: peer, Reason: why}, c)
 	return true
 }

@@ -35,6 +35,12 @@ type Stats struct {
 	// ULPHintsIgnored counts ULP trouble hints that arrived just after
 	// the peer confirmed the current pair (reap.Machine.HintStale).
 	ULPHintsIgnored uint64
+	// Fast reroute (fastreroute.go): moves the data plane made on its own
+	// after a ULP hint (Engaged) or following the peer (PeerMoves), and
+	// how they ended: REAP confirmed the pair (Confirmed) or installed
+	// another one (Undone).
+	FastReroutesEngaged, PeerMovesFollowed    uint64
+	FastReroutesConfirmed, FastReroutesUndone uint64
 
 	// Drops counts discarded inputs by reason.
 	Drops map[string]uint64

@@ -305,6 +305,40 @@ func (m *Machine) Trouble(now time.Time, out []Action) []Action {
 	return out
 }
 
+// FastReroute reports that the data plane moved payload to p on its own,
+// without waiting for REAP: after a ULP hint (a TCP retransmission timeout)
+// it moved to its precomputed backup pair, or it followed the peer, whose
+// payload arrived on the reverse of p. Payload is flowing on p already; the
+// machine must confirm p or choose another pair (RFC 5534 §4.2: the
+// exploration decides the current pair). An Operational machine starts
+// exploring at once with p first (then the usual order: the current pair,
+// then the pairs that share no locator with it); an exploring machine
+// probes p next. Unlike ULPTrouble the move is never stale: the data plane
+// only makes it when the hint is not (see HintHold).
+func (m *Machine) FastReroute(now time.Time, p Pair, out []Action) []Action {
+	t := ns(now)
+	out = m.runTimers(t, false, out)
+	if m.state == Operational {
+		m.beginEpisode(t, false)
+		m.ex.preferNext(p)
+		m.stats.Explorations++
+		out = m.setState(Exploring, ReasonFastReroute, out)
+		m.exploringSince = t
+		return m.scheduledProbe(t, out)
+	}
+	m.ex.preferNext(p)
+	return out
+}
+
+// HintHold returns the instant until which a ULP hint is stale if the
+// machine is Operational then (see HintStale); zero if none.
+func (m *Machine) HintHold() time.Time {
+	if m.hintHold == 0 {
+		return time.Time{}
+	}
+	return tm(m.hintHold)
+}
+
 // HintStale reports whether a ULP hint at now would be ignored: the
 // machine is Operational and the peer confirmed the current pair recently.
 //

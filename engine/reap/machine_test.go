@@ -769,3 +769,42 @@ func TestProbingAtMax(t *testing.T) {
 		t.Errorf("%s, at max %v", d.m.State(), d.m.ProbingAtMax())
 	}
 }
+
+// The data plane moved payload to p22 on its own (fast reroute): the
+// machine explores with p22 first, then the current pair, and confirms
+// p22 when the peer reports it; a move while exploring makes it the next
+// probe.
+func TestFastRerouteProbesMovedPairFirst(t *testing.T) {
+	d := newDriver(t, &reap.Config{ReturnInterval: -1, SendTimeout: time.Second})
+	d.out = d.m.FastReroute(d.at(time.Second), p22, d.out[:0])
+	first := probes(d.out)
+	if d.m.State() != reap.Exploring || len(first) != 1 || first[0].Pair != p22 {
+		t.Fatalf("after the move: %s %v", d.m.State(), d.out)
+	}
+	if d.out[0].Kind != reap.StateChange || d.out[0].Reason != reap.ReasonFastReroute {
+		t.Errorf("state change: %v", d.out[0])
+	}
+	d.fire()
+	if second := probes(d.out); len(second) != 1 || second[0].Pair != p11 {
+		t.Fatalf("second probe %v, want the current pair", second)
+	}
+	d.confirm(reap.InboundOk, b2, a2, first[0])
+	if d.m.State() != reap.Operational || d.m.Current() != p22 {
+		t.Fatalf("after confirmation: %s on %s", d.m.State(), d.m.Current())
+	}
+	if !d.m.HintHold().After(d.now) {
+		t.Errorf("HintHold %v not after the confirmation", d.m.HintHold())
+	}
+
+	// Already exploring: the moved pair is probed next.
+	d2 := newDriver(t, &reap.Config{ReturnInterval: -1})
+	d2.out = d2.m.ULPTrouble(d2.at(time.Second), d2.out[:0])
+	d2.out = d2.m.FastReroute(d2.at(time.Millisecond), p21, d2.out[:0])
+	if len(d2.out) != 0 {
+		t.Fatalf("move while exploring acted at once: %v", d2.out)
+	}
+	d2.fire()
+	if ps := probes(d2.out); len(ps) != 1 || ps[0].Pair != p21 {
+		t.Fatalf("next probe %v, want p21", ps)
+	}
+}

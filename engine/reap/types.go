@@ -112,6 +112,9 @@ const (
 	ReasonReturn
 	// ReasonPinned: the pair was set by management.
 	ReasonPinned
+	// ReasonFastReroute: the data plane moved payload to another pair on
+	// its own (after a ULP hint, or following the peer); REAP confirms it.
+	ReasonFastReroute
 )
 
 func (r Reason) String() string {
@@ -134,6 +137,8 @@ func (r Reason) String() string {
 		return "return"
 	case ReasonPinned:
 		return "pinned"
+	case ReasonFastReroute:
+		return "fast-reroute"
 	}
 	return fmt.Sprintf("reason(%d)", uint8(r))
 }

@@ -1,0 +1,176 @@
+package engine
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/goshim6/goshim6/dataplane"
+	"github.com/goshim6/goshim6/engine/reap"
+)
+
+// Fast reroute (docs/dataplane.md, docs/protocol-conformance.md): every
+// installed mapping of an ESTABLISHED default context carries a backup
+// pair and the context's candidate pairs. The data plane moves the
+// context's outbound traffic on its own, at once, when the upper layer
+// sees trouble (a TCP retransmission timeout: to the backup pair) or when
+// the peer's payload arrives on another candidate pair (to its reverse:
+// "following" the peer), and reports the move. The engine then lets REAP
+// decide: it explores with the new pair first, and whatever REAP ends on
+// is installed, which ends the data plane's move: confirmed when it is the
+// new pair, undone otherwise (a spurious timeout, or another pair works).
+//
+// RFC 5533 lets a host send on any pair of verified locators (§7.2: a
+// locator is used once verified); REAP (RFC 5534 §4.2, §6.9) still decides
+// the current pair. What the data plane does ahead of REAP is only a
+// guess of the pair REAP will confirm, limited to verified locators.
+
+// frState is a context's fast-reroute state, allocated at its first move.
+type frState struct {
+	// pending: the data plane moved traffic to pair and no mapping has
+	// been installed since.
+	pending bool
+	follow  bool // the move followed the peer (EventPeerMoved)
+	pair    dataplane.Pair
+	since   int64
+	// peerPair: the peer sends on it (we followed it there, REAP chose
+	// another pair): not followed again.
+	peerPair dataplane.Pair
+}
+
+// frFields fills the fast-reroute fields of the mapping of c: the
+// candidate pairs in exploration order, the backup (the best pair that
+// shares no locator with the current one, else the best other pair), and
+// the instant before which a ULP hint is stale.
+func (e *Engine) frFields(c *Context, m *dataplane.Mapping) {
+	c.frAfter, c.frOn = 0, false
+	if !e.cfg.FastReroute || c.reap == nil || c.fii != 0 || c.state != StateEstablished || c.reap.Pinned() {
+		return
+	}
+	ps := c.reap.Pairs()
+	if len(ps) < 2 {
+		return
+	}
+	cur := reap.Pair{Local: c.lpLocal, Peer: c.lpPeer}
+	m.Pairs = make([]dataplane.Pair, 0, len(ps))
+	var other, disjoint dataplane.Pair
+	for _, p := range ps {
+		dp := dataplane.Pair{Local: p.Local, Peer: p.Peer}
+		m.Pairs = append(m.Pairs, dp)
+		if p == cur {
+			continue
+		}
+		if !other.IsValid() {
+			other = dp
+		}
+		if !disjoint.IsValid() && p.Local != cur.Local && p.Peer != cur.Peer {
+			disjoint = dp
+		}
+	}
+	m.Backup = disjoint
+	if !m.Backup.IsValid() {
+		m.Backup = other
+	}
+	m.BackupAfter = c.reap.HintHold()
+	c.frAfter, c.frOn = ns(m.BackupAfter), true
+	if c.fr != nil {
+		m.PeerPair = c.fr.peerPair
+	}
+}
+
+// frResolve ends a pending move when a mapping is about to be installed:
+// confirmed if the current pair is the one the data plane moved to,
+// undone otherwise.
+func (e *Engine) frResolve(c *Context, now time.Time) {
+	f := c.fr
+	if f == nil || !f.pending {
+		return
+	}
+	f.pending = false
+	if c.lpLocal == f.pair.Local && c.lpPeer == f.pair.Peer {
+		e.stats.FastReroutesConfirmed++
+		if f.follow {
+			f.peerPair = dataplane.Pair{}
+		}
+		e.emit(Event{Time: now, Kind: EventReapState, Local: c.lpLocal, Peer: c.lpPeer,
+			Reason: "fast reroute confirmed: " + f.pair.String()}, c)
+		return
+	}
+	e.stats.FastReroutesUndone++
+	if f.follow {
+		f.peerPair = f.pair
+	}
+	e.emit(Event{Time: now, Kind: EventReapState, Local: c.lpLocal, Peer: c.lpPeer,
+		Reason: "fast reroute undone: back from " + f.pair.String() + " to " + c.lpLocal.String() + " > " + c.lpPeer.String()}, c)
+}
+
+// frCheck runs after REAP acted on c: once REAP is Operational again, the
+// pair it ended on is installed, which ends a pending move (if REAP
+// switched, the switch installed it already). A new stale-hint window
+// (BackupAfter) is installed too.
+func (e *Engine) frCheck(c *Context, now time.Time) {
+	if c.reap == nil || !c.installed || c.dead {
+		return
+	}
+	if c.fr != nil && c.fr.pending && c.reap.State() == reap.Operational {
+		e.install(c, now)
+		return
+	}
+	if c.frOn && ns(c.reap.HintHold()) != c.frAfter {
+		e.install(c, now)
+	}
+}
+
+// fastReroute handles EventFastReroute and EventPeerMoved: the data plane
+// moved the traffic of ev's ULID pair to ev.Pair.
+func (e *Engine) fastReroute(now time.Time, ev dataplane.Event) {
+	follow := ev.Kind == dataplane.EventPeerMoved
+	if follow {
+		e.stats.PeerMovesFollowed++
+	} else {
+		e.stats.FastReroutesEngaged++
+	}
+	c := e.byULID[ulidKey{ev.Src.WithZone(""), ev.Dst.WithZone(""), 0}]
+	if c == nil || (ev.Tag != 0 && ev.Tag&tagMask != c.localTag) {
+		// No context, or the event is about a mapping replaced since:
+		// installing the new one ended the move.
+		e.stats.FastReroutesUndone++
+		return
+	}
+	p := ev.Pair
+	if c.lpLocal == p.Local && c.lpPeer == p.Peer {
+		// REAP switched there already (and installed it).
+		e.stats.FastReroutesConfirmed++
+		return
+	}
+	if c.fr == nil {
+		c.fr = &frState{}
+	}
+	c.fr.pending, c.fr.follow, c.fr.pair, c.fr.since = true, follow, p, ns(now)
+	why := "fast reroute: traffic moved to " + p.String() + " (ULP trouble)"
+	if follow {
+		why = "fast reroute: the peer moved, traffic follows to " + p.String()
+	}
+	usable := validAddrs(p.Local, p.Peer) && c.peerHas(p.Peer) && e.localOK(c, p.Local)
+	if c.state != StateEstablished || c.reap == nil || !e.cfg.FastReroute || !usable {
+		// REAP cannot confirm it: undo.
+		e.emit(Event{Time: now, Kind: EventReapState, Local: c.lpLocal, Peer: c.lpPeer, Reason: why}, c)
+		if c.installed {
+			e.install(c, now)
+		} else {
+			e.frResolve(c, now)
+		}
+		return
+	}
+	e.emit(Event{Time: now, Kind: EventReapState, Local: c.lpLocal, Peer: c.lpPeer, Reason: why}, c)
+	e.reapApply(c, now, c.reap.FastReroute(now, reap.Pair{Local: p.Local, Peer: p.Peer}, e.acts[:0]))
+	e.schedule(c, now)
+}
+
+// frPair is a helper for tests and ContextInfo: the pair the data plane
+// moved to, if a move is pending.
+func (c *Context) frPair() (netip.Addr, netip.Addr, bool) {
+	if c.fr == nil || !c.fr.pending {
+		return netip.Addr{}, netip.Addr{}, false
+	}
+	return c.fr.pair.Local, c.fr.pair.Peer, true
+}
