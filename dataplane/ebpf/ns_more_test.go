@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"reflect"
 	"testing"
 	"time"
 
@@ -53,10 +54,10 @@ func TestRestartKeepsForwarding(t *testing.T) {
 		t.Log("closed data plane still answers Stats (maps are pinned)")
 	}
 	got := a.dp.Mappings()
-	if len(got) != 1 || got[0] != ma {
+	if len(got) != 1 || !reflect.DeepEqual(got[0], ma) {
 		t.Fatalf("mappings after adoption %+v, want [%+v]", got, ma)
 	}
-	if ad := a.dp.Adopted(); len(ad) != 1 || ad[0] != ma {
+	if ad := a.dp.Adopted(); len(ad) != 1 || !reflect.DeepEqual(ad[0], ma) {
 		t.Fatalf("adopted %+v, want [%+v]", ad, ma)
 	}
 	if act := a.activity(ma.LocalTag); act.TxPackets == 0 || act.RxPackets == 0 {
