@@ -84,6 +84,24 @@ type Config struct {
 	// makes pinned maps incompatible.
 	MaxContexts uint32
 
+	// FastReroute lets the data plane move a context's outbound traffic
+	// on its own, as the mappings' Backup and Pairs allow: at a TCP RTO
+	// to the backup pair, or following the peer's payload onto another
+	// pair (docs/dataplane.md). It attaches shim6_reroute to the egress
+	// of every uplink and adds the mark rule. Without it those fields are
+	// ignored.
+	FastReroute bool
+	// RerouteMark is the socket mark (SO_MARK) with which a TCP socket
+	// whose RTO moved its pair is routed into the shim device (one policy
+	// rule, priority RulePriority+3). Default 0x5336; NoRerouteMark
+	// leaves sockets unmarked (their full-sized segments then cannot
+	// take the moved pair until the mapping is installed).
+	RerouteMark   uint32
+	NoRerouteMark bool
+	// MaxPairsPerContext bounds the fast-reroute pairs kept per context
+	// (the best ones). Default 16.
+	MaxPairsPerContext int
+
 	Logger *slog.Logger
 }
 
@@ -94,6 +112,8 @@ const (
 	DefaultRulePriority   = 90
 	DefaultTriggerPackets = 50
 	DefaultMaxContexts    = 65536
+	DefaultRerouteMark    = 0x5336
+	DefaultMaxPairs       = 16
 )
 
 func (c Config) withDefaults() (Config, error) {
@@ -123,6 +143,15 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaxContexts == 0 {
 		c.MaxContexts = DefaultMaxContexts
+	}
+	if c.RerouteMark == 0 {
+		c.RerouteMark = DefaultRerouteMark
+	}
+	if c.NoRerouteMark || !c.FastReroute {
+		c.RerouteMark = 0
+	}
+	if c.MaxPairsPerContext <= 0 {
+		c.MaxPairsPerContext = DefaultMaxPairs
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

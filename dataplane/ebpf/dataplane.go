@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -30,13 +31,21 @@ type DataPlane struct {
 	objs    shim6Objects
 	linkDir string
 
-	mu        sync.Mutex
-	links     map[string]link.Link
-	clsact    map[tcHook]bool // hooks with our clsact filter
-	uplinks   map[string]int  // name -> ifindex
-	mappings  map[uint64]dataplane.Mapping
-	ruled     map[pairRule]bool // ULID pairs with shim rules
-	adopted   []dataplane.Mapping
+	mu       sync.Mutex
+	links    map[string]link.Link
+	clsact   map[tcHook]bool // hooks with our clsact filter
+	uplinks  map[string]int  // name -> ifindex
+	mappings map[uint64]dataplane.Mapping
+	ruled    map[pairRule]bool // ULID pairs with shim rules
+	adopted  []dataplane.Mapping
+	// pairs: the fast-reroute pairs each context has in pair_map.
+	pairs map[uint64][]dataplane.Pair
+	// direct: the routes of ULID pairs as they were when not shimmed
+	// (resolveAll).
+	direct map[pairRule]route
+	// gen: the last install generation (out_map); fr_map entries of
+	// another generation are void.
+	gen       uint32
 	ncpu      int // possible CPUs: the length of per-CPU values
 	shimIndex int
 	peerIndex int
@@ -68,6 +77,8 @@ func Load(cfg Config) (_ *DataPlane, err error) {
 		uplinks:  make(map[string]int),
 		mappings: make(map[uint64]dataplane.Mapping),
 		ruled:    make(map[pairRule]bool),
+		pairs:    make(map[uint64][]dataplane.Pair),
+		direct:   make(map[pairRule]route),
 	}
 	if d.ns, err = openNS(cfg.NetNS); err != nil {
 		return nil, err
@@ -128,6 +139,13 @@ func Load(cfg Config) (_ *DataPlane, err error) {
 			return nil, err
 		}
 	}
+	if cfg.FastReroute && cfg.RerouteMark != 0 {
+		if err := d.nl.RuleAdd(d.fwmarkRule()); err != nil && !errors.Is(err, unix.EEXIST) {
+			return nil, fmt.Errorf("fast reroute mark rule: %w", err)
+		}
+	} else if err := d.delFwmarkRule(); err != nil {
+		return nil, fmt.Errorf("fast reroute mark rule: %w", err)
+	}
 	if err := d.attachCgroup("cg_egress", d.objs.Shim6CgEgress, cebpf.AttachCGroupInetEgress); err != nil {
 		return nil, err
 	}
@@ -156,9 +174,10 @@ func (d *DataPlane) loadObjects() error {
 	if err != nil {
 		return err
 	}
-	for _, name := range []string{shim6MapOutMap, shim6MapInMap, shim6MapIcmpMap, shim6MapActivityMap} {
+	for _, name := range []string{shim6MapOutMap, shim6MapInMap, shim6MapIcmpMap, shim6MapActivityMap, shim6MapFrMap} {
 		spec.Maps[name].MaxEntries = d.cfg.MaxContexts
 	}
+	spec.Maps[shim6MapPairMap].MaxEntries = d.cfg.MaxContexts * 4
 	if !haveCgroupNetnsCookie() {
 		d.log.Warn("kernel lacks bpf_get_netns_cookie for cgroup_skb: transmit activity and triggers count sockets of all network namespaces")
 		if err := spec.Variables[shim6VarCgHaveNetnsCookie].Set(uint32(0)); err != nil {
@@ -200,6 +219,7 @@ func (d *DataPlane) writeConfig() error {
 		TriggerPackets: d.cfg.TriggerPackets,
 		EventWindowNs:  uint64(d.cfg.EventWindow),
 		EventBurst:     d.cfg.EventBurst,
+		FrMark:         d.cfg.RerouteMark,
 	}
 	if d.cfg.DisableTrigger {
 		c.TriggerPackets = 0
@@ -216,6 +236,11 @@ func (d *DataPlane) writeConfig() error {
 func (d *DataPlane) attachUplink(name string, ifindex int) error {
 	if err := d.attachTC("tc_in_"+name, d.objs.Shim6In, tcHook{ifindex: ifindex}); err != nil {
 		return err
+	}
+	if d.cfg.FastReroute {
+		if err := d.attachTC("tc_reroute_"+name, d.objs.Shim6Reroute, tcHook{ifindex: ifindex, egress: true}); err != nil {
+			return err
+		}
 	}
 	if d.cfg.XDP {
 		return d.attachXDP("xdp_"+name, d.objs.Shim6Xdp, ifindex)
@@ -253,7 +278,8 @@ func (d *DataPlane) RemoveUplink(name string) error {
 		return nil
 	}
 	delete(d.uplinks, name)
-	return errors.Join(d.detach("tc_in_"+name), d.detach("xdp_"+name), d.detachClsact(tcHook{ifindex: idx}))
+	return errors.Join(d.detach("tc_in_"+name), d.detach("tc_reroute_"+name), d.detach("xdp_"+name),
+		d.detachClsact(tcHook{ifindex: idx}), d.detachClsact(tcHook{ifindex: idx, egress: true}))
 }
 
 // adoptMappings rebuilds the mapping table from the pinned maps and makes
@@ -268,6 +294,21 @@ func (d *DataPlane) adoptMappings() error {
 	if err := it.Err(); err != nil {
 		return fmt.Errorf("read in_map: %w", err)
 	}
+	var pk shim6PairKey
+	var pv shim6PairVal
+	pit := d.objs.PairMap.Iterate()
+	for pit.Next(&pk, &pv) {
+		d.pairs[pk.LocalTag] = append(d.pairs[pk.LocalTag], dataplane.Pair{Local: netip.AddrFrom16(pk.Local), Peer: netip.AddrFrom16(pk.Peer)})
+	}
+	if err := pit.Err(); err != nil {
+		return fmt.Errorf("read pair_map: %w", err)
+	}
+	var ok shim6UlidPair
+	var ov shim6OutVal
+	oit := d.objs.OutMap.Iterate()
+	for oit.Next(&ok, &ov) {
+		d.gen = max(d.gen, ov.Gen)
+	}
 	have, err := d.listRules()
 	if err != nil {
 		return fmt.Errorf("list rules: %w", err)
@@ -278,7 +319,7 @@ func (d *DataPlane) adoptMappings() error {
 			want[pairRule{m.LocalULID, m.PeerULID}] = true
 			// The uplink's index may have changed while nobody watched.
 			if r, err := d.resolve(m.LocalLocator, m.PeerLocator); err == nil {
-				if err := d.objs.OutMap.Put(pairKey(m.LocalULID, m.PeerULID), outValue(m, r)); err != nil {
+				if err := d.setRoute(m, r); err != nil {
 					return err
 				}
 			} else {
@@ -345,6 +386,14 @@ func (d *DataPlane) Install(m dataplane.Mapping) error {
 		}
 		delete(d.ruled, pair)
 	}
+	// Fast reroute: the pairs the context may move to, with their
+	// routes, written before the mapping that refers to them.
+	if outbound {
+		if _, ok := d.direct[pair]; !ok {
+			d.direct[pair] = route{}
+		}
+	}
+	fr := d.installPairs(m, outbound)
 	zero := make([]shim6Activity, d.ncpu)
 	if err := d.objs.ActivityMap.Update(m.LocalTag, zero, cebpf.UpdateNoExist); err != nil && !errors.Is(err, cebpf.ErrKeyExist) {
 		return fmt.Errorf("activity entry: %w", err)
@@ -359,16 +408,30 @@ func (d *DataPlane) Install(m dataplane.Mapping) error {
 			return fmt.Errorf("icmp_map: %w", err)
 		}
 	}
-	if err := d.objs.InMap.Put(m.LocalTag, inValue(m)); err != nil {
+	iv := inValue(m)
+	frIn(&iv, m, fr.follow)
+	if err := d.objs.InMap.Put(m.LocalTag, iv); err != nil {
 		return fmt.Errorf("in_map: %w", err)
 	}
 	if outbound {
-		if err := d.objs.OutMap.Put(pairKey(m.LocalULID, m.PeerULID), outValue(m, r)); err != nil {
+		// A new generation: it ends any move of the pair's traffic
+		// (fr_map entries of older generations are void).
+		d.gen++
+		if !m.Shimmed() && fr.pass.ifindex != 0 {
+			r = fr.pass
+		}
+		ov := outValue(m, r)
+		if !m.Shimmed() && fr.pass.ifindex != 0 {
+			ov.Flags |= outFlagPass
+		}
+		frOut(&ov, m, d.gen, fr.backup, fr.follow, monoNs(m.BackupAfter))
+		if err := d.objs.OutMap.Put(pairKey(m.LocalULID, m.PeerULID), ov); err != nil {
 			return fmt.Errorf("out_map: %w", err)
 		}
 		// The pair has a context now: the trigger has done its job.
 		_ = d.objs.TriggerMap.Delete(pairKey(m.LocalULID, m.PeerULID))
 	}
+	d.dropPairs(m.LocalTag, fr.pairs)
 	d.mappings[m.LocalTag] = m
 	// Entering the shim device: rules last, once the mapping is there.
 	if outbound && m.Shimmed() && !d.ruled[pair] {
@@ -413,9 +476,11 @@ func (d *DataPlane) remove(tag uint64) error {
 				errs = append(errs, d.delRules(pair.local, pair.peer))
 				delete(d.ruled, pair)
 			}
-			errs = append(errs, notExist(d.objs.OutMap.Delete(key)))
+			errs = append(errs, notExist(d.objs.OutMap.Delete(key)), notExist(d.objs.FrMap.Delete(key)))
+			delete(d.direct, pair)
 		}
 	}
+	d.dropPairs(tag, nil)
 	if m.Shimmed() {
 		errs = append(errs, notExist(d.objs.IcmpMap.Delete(icmpKey(m))))
 	}
@@ -424,9 +489,89 @@ func (d *DataPlane) remove(tag uint64) error {
 	return errors.Join(errs...)
 }
 
+// frInstall is what installPairs wrote for one mapping.
+type frInstall struct {
+	pairs  []dataplane.Pair // in pair_map
+	backup bool             // the backup pair is among them
+	follow bool             // the context may follow the peer
+	pass   route            // the ULID pair's own route (unshimmed mappings)
+}
+
+// installPairs writes the fast-reroute pairs of m (its Pairs, at most
+// MaxPairsPerContext, and its Backup) that have a route into pair_map.
+func (d *DataPlane) installPairs(m dataplane.Mapping, outbound bool) frInstall {
+	var fr frInstall
+	if !d.cfg.FastReroute || !outbound || (!m.Backup.IsValid() && len(m.Pairs) == 0) {
+		return fr
+	}
+	want := make([]dataplane.Pair, 0, min(len(m.Pairs), d.cfg.MaxPairsPerContext)+2)
+	for _, p := range m.Pairs {
+		if len(want) == d.cfg.MaxPairsPerContext {
+			break
+		}
+		if p.IsValid() && p != m.Current() {
+			want = append(want, p)
+		}
+	}
+	if m.Backup.IsValid() && m.Backup != m.Current() && !slices.Contains(want, m.Backup) {
+		want = append(want, m.Backup)
+	}
+	// The ULID pair's own route, for sockets still marked into the shim
+	// device after a move ended.
+	want = append(want, m.ULIDs())
+	routes := d.resolveAll(want)
+	fr.pass = routes[len(routes)-1]
+	want, routes = want[:len(want)-1], routes[:len(routes)-1]
+	for i, p := range want {
+		if routes[i].ifindex == 0 {
+			continue
+		}
+		if err := d.objs.PairMap.Put(pairMapKey(m.LocalTag, p), pairMapValue(routes[i])); err != nil {
+			d.log.Warn("fast reroute pair", "tag", m.LocalTag, "pair", p, "err", err)
+			continue
+		}
+		fr.pairs = append(fr.pairs, p)
+		fr.backup = fr.backup || p == m.Backup
+	}
+	fr.follow = len(fr.pairs) > 0 && len(m.Pairs) > 0
+	d.warmNeighbours(routes)
+	return fr
+}
+
+// dropPairs deletes the pair_map entries of a context that are not in
+// keep, and records keep as its entries.
+func (d *DataPlane) dropPairs(tag uint64, keep []dataplane.Pair) {
+	for _, p := range d.pairs[tag] {
+		if !slices.Contains(keep, p) {
+			if err := d.objs.PairMap.Delete(pairMapKey(tag, p)); err != nil && !errors.Is(err, cebpf.ErrKeyNotExist) {
+				d.log.Warn("fast reroute pair", "tag", tag, "pair", p, "err", err)
+			}
+		}
+	}
+	if len(keep) == 0 {
+		delete(d.pairs, tag)
+	} else {
+		d.pairs[tag] = keep
+	}
+}
+
+// monoNs converts an instant to CLOCK_MONOTONIC nanoseconds, the BPF
+// programs' clock (0 for the zero time or the past).
+func monoNs(t time.Time) uint64 {
+	if t.IsZero() {
+		return 0
+	}
+	ns := monotonic() + time.Until(t)
+	if ns <= 0 {
+		return 0
+	}
+	return uint64(ns)
+}
+
 // RefreshRoutes resolves the uplink and next hop of every shimmed mapping
-// again (call it when routes change). Mappings whose locator pair lost its
-// route keep the old one; the error names them (wrapping ErrNoRoute).
+// again (call it when routes change), and of the fast-reroute pairs.
+// Mappings whose locator pair lost its route keep the old one; the error
+// names them (wrapping ErrNoRoute).
 func (d *DataPlane) RefreshRoutes() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -435,7 +580,19 @@ func (d *DataPlane) RefreshRoutes() error {
 	}
 	var errs []error
 	for _, m := range d.mappings {
-		if m.FII != 0 || !m.Shimmed() {
+		if m.FII != 0 {
+			continue
+		}
+		if ps := d.pairs[m.LocalTag]; len(ps) > 0 {
+			routes := d.resolveAll(ps)
+			for i, r := range routes {
+				if r.ifindex != 0 {
+					errs = append(errs, d.objs.PairMap.Put(pairMapKey(m.LocalTag, ps[i]), pairMapValue(r)))
+				}
+			}
+			d.warmNeighbours(routes)
+		}
+		if !m.Shimmed() {
 			continue
 		}
 		r, err := d.resolve(m.LocalLocator, m.PeerLocator)
@@ -443,11 +600,22 @@ func (d *DataPlane) RefreshRoutes() error {
 			errs = append(errs, fmt.Errorf("context %#x: %w", m.LocalTag, err))
 			continue
 		}
-		if err := d.objs.OutMap.Put(pairKey(m.LocalULID, m.PeerULID), outValue(m, r)); err != nil {
-			errs = append(errs, err)
-		}
+		errs = append(errs, d.setRoute(m, r))
 	}
 	return errors.Join(errs...)
+}
+
+// setRoute changes the uplink and next hop of a mapping's out_map entry,
+// keeping the rest (fast-reroute fields, generation) as installed.
+func (d *DataPlane) setRoute(m dataplane.Mapping, r route) error {
+	key := pairKey(m.LocalULID, m.PeerULID)
+	var v shim6OutVal
+	if err := d.objs.OutMap.Lookup(key, &v); err != nil || v.LocalTag != m.LocalTag {
+		v = outValue(m, r)
+	}
+	n := outValue(m, r)
+	v.Nh, v.Ifindex = n.Nh, n.Ifindex
+	return d.objs.OutMap.Put(key, v)
 }
 
 // Mappings returns the installed mappings (after Load: those a previous
@@ -612,6 +780,7 @@ func programStats(p *shim6Programs) ([]ProgramStat, error) {
 		{shim6ProgShim6Out, p.Shim6Out}, {shim6ProgShim6OutEgress, p.Shim6OutEgress},
 		{shim6ProgShim6In, p.Shim6In}, {shim6ProgShim6Xdp, p.Shim6Xdp},
 		{shim6ProgShim6CgEgress, p.Shim6CgEgress}, {shim6ProgShim6Sockops, p.Shim6Sockops},
+		{shim6ProgShim6Reroute, p.Shim6Reroute},
 	} {
 		st, err := x.prog.Stats()
 		if err != nil {
@@ -685,6 +854,7 @@ func (d *DataPlane) Destroy() error {
 	for _, m := range []*cebpf.Map{
 		d.objs.OutMap, d.objs.InMap, d.objs.IcmpMap, d.objs.ActivityMap, d.objs.TriggerMap,
 		d.objs.ConfigMap, d.objs.StatsMap, d.objs.RatelimitMap, d.objs.Events,
+		d.objs.FrMap, d.objs.PairMap,
 	} {
 		errs = append(errs, m.Unpin())
 	}

@@ -15,7 +15,7 @@ import (
 )
 
 // EventReader reads the data plane's events (unknown context tags,
-// triggers, TCP RTOs) from its ring buffer. Events are rare and rate
+// triggers, TCP RTOs, fast-reroute moves) from its ring buffer. Events are rare and rate
 // limited in the kernel (Config.EventBurst per EventWindow per CPU and
 // kind); what the ring buffer cannot hold is counted in Stats.
 //
@@ -115,6 +115,13 @@ func decodeEvent(b []byte, now time.Time, mono time.Duration) (dataplane.Event, 
 		ev.Kind = dataplane.EventTrigger
 	case shim6EventKindEV_ULP_TROUBLE:
 		ev.Kind = dataplane.EventULPTrouble
+	case shim6EventKindEV_FAST_REROUTE, shim6EventKindEV_PEER_MOVED:
+		ev.Kind = dataplane.EventFastReroute
+		if shim6EventKind(e.Kind) == shim6EventKindEV_PEER_MOVED {
+			ev.Kind = dataplane.EventPeerMoved
+		}
+		ev.Tag = e.Tag
+		ev.Pair = dataplane.Pair{Local: netip.AddrFrom16(e.PairLocal), Peer: netip.AddrFrom16(e.PairPeer)}
 	default:
 		return dataplane.Event{}, fmt.Errorf("unknown event kind %d", e.Kind)
 	}

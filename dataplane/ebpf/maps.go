@@ -15,6 +15,10 @@ const ShimHeaderLen = 8
 
 const (
 	outFlagShimmed = 1 // OUT_F_SHIMMED
+	outFlagBackup  = 2 // OUT_F_BACKUP
+	outFlagFollow  = 4 // OUT_F_FOLLOW
+	outFlagPass    = 8 // OUT_F_PASS
+	inFlagFollow   = 1 // IN_F_FOLLOW
 
 	cfgFlagUnknownTagPass  = 1 // CFG_F_UNKNOWN_TAG_PASS
 	cfgFlagNoICMPTranslate = 2 // CFG_F_NO_ICMP_TRANSLATE
@@ -101,6 +105,47 @@ func outValue(m dataplane.Mapping, r route) shim6OutVal {
 	if m.Shimmed() {
 		v.Flags = outFlagShimmed
 	}
+	if r.nexthop.IsValid() {
+		v.Nh.Family = afInet6
+		v.Nh.Addr = r.nexthop.As16()
+	}
+	return v
+}
+
+// frOut adds the fast-reroute fields to an out_map value: the backup pair
+// (if it has a route: hasBackup) from afterNs on (CLOCK_MONOTONIC), the
+// follow flag, the install generation.
+func frOut(v *shim6OutVal, m dataplane.Mapping, gen uint32, hasBackup, follow bool, afterNs uint64) {
+	v.Gen = gen
+	if hasBackup {
+		v.Flags |= outFlagBackup
+		v.BkLocal = m.Backup.Local.As16()
+		v.BkPeer = m.Backup.Peer.As16()
+		v.BkAfterNs = afterNs
+	}
+	if follow {
+		v.Flags |= outFlagFollow
+	}
+}
+
+// frIn adds the fast-reroute fields to an in_map value.
+func frIn(v *shim6InVal, m dataplane.Mapping, follow bool) {
+	if !follow {
+		return
+	}
+	v.Flags |= inFlagFollow
+	if m.PeerPair.IsValid() {
+		v.AccLocal = m.PeerPair.Local.As16()
+		v.AccPeer = m.PeerPair.Peer.As16()
+	}
+}
+
+func pairMapKey(tag uint64, p dataplane.Pair) shim6PairKey {
+	return shim6PairKey{LocalTag: tag, Local: p.Local.As16(), Peer: p.Peer.As16()}
+}
+
+func pairMapValue(r route) shim6PairVal {
+	v := shim6PairVal{Ifindex: uint32(r.ifindex)}
 	if r.nexthop.IsValid() {
 		v.Nh.Family = afInet6
 		v.Nh.Addr = r.nexthop.As16()

@@ -36,6 +36,24 @@ func BenchmarkPrograms(b *testing.B) {
 		{"cg_egress/context", objs.Shim6CgEgress, packet(ulidA, ulidB, 6, tcp)},
 		{"cg_egress/unrelated (trigger counting)", objs.Shim6CgEgress, packet(ulidA, other, 6, tcp)},
 	}
+	// Fast reroute: shim6_reroute runs on every packet an uplink sends.
+	fr := testObjects(b, shim6Config{TriggerPackets: 1 << 30})
+	installFR(b, fr, frPlain, 1)
+	frMove(b, fr, frPlain, p22, 1, 1)
+	still := frPlain
+	still.LocalULID, still.LocalLocator, still.LocalTag = other, other, 5
+	installFR(b, fr, still, 1)
+	cases = append(cases, []struct {
+		name string
+		prog *cebpf.Program
+		in   []byte
+	}{
+		{"reroute/unrelated (one lookup)", fr.Shim6Reroute, packet(ulidB, other, 6, tcp)},
+		{"reroute/context, not moved", fr.Shim6Reroute, packet(other, ulidB, 6, tcp)},
+		{"reroute/moved: rewrite+insert+redirect", fr.Shim6Reroute, packet(ulidA, ulidB, 6, tcpSegment(string(make([]byte, 1372))))},
+		{"out/moved pair: rewrite+insert+redirect", fr.Shim6OutEgress, packet(ulidA, ulidB, 6, tcp)},
+		{"in/strip, fast reroute on", fr.Shim6In, packet(ulidB, ulidA, 140, shimHdr(6, tagA), tcp)},
+	}...)
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
 			var total time.Duration

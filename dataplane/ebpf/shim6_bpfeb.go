@@ -30,29 +30,51 @@ type shim6Config struct {
 	Flags          uint32
 	EventWindowNs  uint64
 	EventBurst     uint32
-	Pad            uint32
+	FrMark         uint32
 }
 
 type shim6Event struct {
-	_       structs.HostLayout
-	Kind    uint8
-	Pad     [7]uint8
-	Tag     uint64
-	Src     [16]uint8
-	Dst     [16]uint8
-	Packets uint64
-	Bytes   uint64
-	TimeNs  uint64
+	_         structs.HostLayout
+	Kind      uint8
+	Pad       [7]uint8
+	Tag       uint64
+	Src       [16]uint8
+	Dst       [16]uint8
+	Packets   uint64
+	Bytes     uint64
+	TimeNs    uint64
+	PairLocal [16]uint8
+	PairPeer  [16]uint8
 }
 
 type shim6EventKind uint32
 
 const (
-	shim6EventKindEV_UNKNOWN_TAG shim6EventKind = 1
-	shim6EventKindEV_TRIGGER     shim6EventKind = 2
-	shim6EventKindEV_ULP_TROUBLE shim6EventKind = 3
-	shim6EventKindEV_KINDS       shim6EventKind = 4
+	shim6EventKindEV_UNKNOWN_TAG  shim6EventKind = 1
+	shim6EventKindEV_TRIGGER      shim6EventKind = 2
+	shim6EventKindEV_ULP_TROUBLE  shim6EventKind = 3
+	shim6EventKindEV_FAST_REROUTE shim6EventKind = 4
+	shim6EventKindEV_PEER_MOVED   shim6EventKind = 5
+	shim6EventKindEV_KINDS        shim6EventKind = 6
 )
+
+type shim6FrVal struct {
+	_        structs.HostLayout
+	LocalLoc [16]uint8
+	PeerLoc  [16]uint8
+	Nh       struct {
+		_      structs.HostLayout
+		Family uint32
+		Addr   [16]uint8
+	}
+	Ifindex  uint32
+	Gen      uint32
+	Flags    uint32
+	Pad      uint32
+	_        [4]byte
+	SinceNs  uint64
+	LocalTag uint64
+}
 
 type shim6IcmpKey struct {
 	_        structs.HostLayout
@@ -76,6 +98,8 @@ type shim6InVal struct {
 	PeerTag   uint64
 	Fii       uint32
 	Flags     uint32
+	AccLocal  [16]uint8
+	AccPeer   [16]uint8
 }
 
 type shim6OutVal struct {
@@ -87,11 +111,33 @@ type shim6OutVal struct {
 		Family uint32
 		Addr   [16]uint8
 	}
-	ShimHdr  [8]uint8
-	_        [4]byte
+	ShimHdr   [8]uint8
+	_         [4]byte
+	LocalTag  uint64
+	Ifindex   uint32
+	Flags     uint32
+	BkLocal   [16]uint8
+	BkPeer    [16]uint8
+	BkAfterNs uint64
+	Gen       uint32
+	Pad       uint32
+}
+
+type shim6PairKey struct {
+	_        structs.HostLayout
 	LocalTag uint64
-	Ifindex  uint32
-	Flags    uint32
+	Local    [16]uint8
+	Peer     [16]uint8
+}
+
+type shim6PairVal struct {
+	_  structs.HostLayout
+	Nh struct {
+		_      structs.HostLayout
+		Family uint32
+		Addr   [16]uint8
+	}
+	Ifindex uint32
 }
 
 type shim6Ratelimit struct {
@@ -133,7 +179,20 @@ const (
 	shim6StatSTAT_EV_RINGBUF_FULL shim6Stat = 22
 	shim6StatSTAT_ULP_RTO         shim6Stat = 23
 	shim6StatSTAT_OUT_TO_SEGMENT  shim6Stat = 24
-	shim6StatSTAT_MAX             shim6Stat = 25
+	shim6StatSTAT_EV_FAST_REROUTE shim6Stat = 25
+	shim6StatSTAT_EV_PEER_MOVED   shim6Stat = 26
+	shim6StatSTAT_FR_REROUTED     shim6Stat = 27
+	shim6StatSTAT_FR_FOLLOWED     shim6Stat = 28
+	shim6StatSTAT_FR_NO_PAIR      shim6Stat = 29
+	shim6StatSTAT_FR_OUT          shim6Stat = 30
+	shim6StatSTAT_FR_OUT_SHIM     shim6Stat = 31
+	shim6StatSTAT_FR_GSO          shim6Stat = 32
+	shim6StatSTAT_FR_TOO_BIG      shim6Stat = 33
+	shim6StatSTAT_FR_MARKED       shim6Stat = 34
+	shim6StatSTAT_FR_UNMARKED     shim6Stat = 35
+	shim6StatSTAT_FR_MARK_BUSY    shim6Stat = 36
+	shim6StatSTAT_OUT_PASS        shim6Stat = 37
+	shim6StatSTAT_MAX             shim6Stat = 38
 )
 
 type shim6TriggerVal struct {
@@ -157,9 +216,11 @@ const (
 	shim6MapActivityMap       = "activity_map"
 	shim6MapConfigMap         = "config_map"
 	shim6MapEvents            = "events"
+	shim6MapFrMap             = "fr_map"
 	shim6MapIcmpMap           = "icmp_map"
 	shim6MapInMap             = "in_map"
 	shim6MapOutMap            = "out_map"
+	shim6MapPairMap           = "pair_map"
 	shim6MapRatelimitMap      = "ratelimit_map"
 	shim6MapScratchMap        = "scratch_map"
 	shim6MapStatsMap          = "stats_map"
@@ -168,6 +229,7 @@ const (
 	shim6ProgShim6In          = "shim6_in"
 	shim6ProgShim6Out         = "shim6_out"
 	shim6ProgShim6OutEgress   = "shim6_out_egress"
+	shim6ProgShim6Reroute     = "shim6_reroute"
 	shim6ProgShim6Sockops     = "shim6_sockops"
 	shim6ProgShim6Xdp         = "shim6_xdp"
 	shim6VarCgHaveNetnsCookie = "cg_have_netns_cookie"
@@ -222,6 +284,7 @@ type shim6ProgramSpecs struct {
 	Shim6In        *ebpf.ProgramSpec `ebpf:"shim6_in"`
 	Shim6Out       *ebpf.ProgramSpec `ebpf:"shim6_out"`
 	Shim6OutEgress *ebpf.ProgramSpec `ebpf:"shim6_out_egress"`
+	Shim6Reroute   *ebpf.ProgramSpec `ebpf:"shim6_reroute"`
 	Shim6Sockops   *ebpf.ProgramSpec `ebpf:"shim6_sockops"`
 	Shim6Xdp       *ebpf.ProgramSpec `ebpf:"shim6_xdp"`
 }
@@ -233,9 +296,11 @@ type shim6MapSpecs struct {
 	ActivityMap  *ebpf.MapSpec `ebpf:"activity_map"`
 	ConfigMap    *ebpf.MapSpec `ebpf:"config_map"`
 	Events       *ebpf.MapSpec `ebpf:"events"`
+	FrMap        *ebpf.MapSpec `ebpf:"fr_map"`
 	IcmpMap      *ebpf.MapSpec `ebpf:"icmp_map"`
 	InMap        *ebpf.MapSpec `ebpf:"in_map"`
 	OutMap       *ebpf.MapSpec `ebpf:"out_map"`
+	PairMap      *ebpf.MapSpec `ebpf:"pair_map"`
 	RatelimitMap *ebpf.MapSpec `ebpf:"ratelimit_map"`
 	ScratchMap   *ebpf.MapSpec `ebpf:"scratch_map"`
 	StatsMap     *ebpf.MapSpec `ebpf:"stats_map"`
@@ -275,9 +340,11 @@ type shim6Maps struct {
 	ActivityMap  *ebpf.Map `ebpf:"activity_map"`
 	ConfigMap    *ebpf.Map `ebpf:"config_map"`
 	Events       *ebpf.Map `ebpf:"events"`
+	FrMap        *ebpf.Map `ebpf:"fr_map"`
 	IcmpMap      *ebpf.Map `ebpf:"icmp_map"`
 	InMap        *ebpf.Map `ebpf:"in_map"`
 	OutMap       *ebpf.Map `ebpf:"out_map"`
+	PairMap      *ebpf.Map `ebpf:"pair_map"`
 	RatelimitMap *ebpf.Map `ebpf:"ratelimit_map"`
 	ScratchMap   *ebpf.Map `ebpf:"scratch_map"`
 	StatsMap     *ebpf.Map `ebpf:"stats_map"`
@@ -289,9 +356,11 @@ func (m *shim6Maps) Close() error {
 		m.ActivityMap,
 		m.ConfigMap,
 		m.Events,
+		m.FrMap,
 		m.IcmpMap,
 		m.InMap,
 		m.OutMap,
+		m.PairMap,
 		m.RatelimitMap,
 		m.ScratchMap,
 		m.StatsMap,
@@ -317,6 +386,7 @@ type shim6Programs struct {
 	Shim6In        *ebpf.Program `ebpf:"shim6_in"`
 	Shim6Out       *ebpf.Program `ebpf:"shim6_out"`
 	Shim6OutEgress *ebpf.Program `ebpf:"shim6_out_egress"`
+	Shim6Reroute   *ebpf.Program `ebpf:"shim6_reroute"`
 	Shim6Sockops   *ebpf.Program `ebpf:"shim6_sockops"`
 	Shim6Xdp       *ebpf.Program `ebpf:"shim6_xdp"`
 }
@@ -327,6 +397,7 @@ func (p *shim6Programs) Close() error {
 		p.Shim6In,
 		p.Shim6Out,
 		p.Shim6OutEgress,
+		p.Shim6Reroute,
 		p.Shim6Sockops,
 		p.Shim6Xdp,
 	)

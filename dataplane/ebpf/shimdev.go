@@ -225,14 +225,125 @@ func (d *DataPlane) resolve(local, peer netip.Addr) (route, error) {
 	return route{ifindex: r.LinkIndex, nexthop: nh}, nil
 }
 
+// resolveAll resolves the fast-reroute pairs (and the pass-through route of
+// a ULID pair) in one go; pairs without a route get ifindex 0. A pair that
+// is a shimmed ULID pair (its rules send it into the shim device) cannot be
+// looked up directly (route lookups cannot say "IP protocol 140", which
+// would take the bypass rule: RTA_IP_PROTO only knows TCP, UDP and ICMP):
+// its route is the one remembered from when it was not shimmed, if any.
+func (d *DataPlane) resolveAll(pairs []dataplane.Pair) []route {
+	out := make([]route, len(pairs))
+	for i, p := range pairs {
+		k := pairRule{p.Local, p.Peer}
+		if d.ruled[k] {
+			out[i] = d.direct[k]
+			continue
+		}
+		r, err := d.resolve(p.Local, p.Peer)
+		if err != nil {
+			continue
+		}
+		out[i] = r
+		if _, ok := d.direct[k]; ok || d.isULIDPair(k) {
+			d.direct[k] = r
+		}
+	}
+	return out
+}
+
+// warmNeighbours makes sure the next hops of the given routes have a
+// usable neighbour entry, or starts resolving them (RTM_NEWNEIGH with
+// NTF_USE, as a packet to them would). bpf_redirect_neigh sends at once
+// through a resolved (or stale) entry; a packet that has to wait for
+// resolution is queued with the route it came with and, once the
+// neighbour answers, sent by that route's neighbour instead (the shim
+// device, or the old uplink's gateway): lost. So the routes a fast reroute
+// may take are resolved ahead of time.
+func (d *DataPlane) warmNeighbours(routes []route) {
+	byLink := make(map[int][]netlink.Neigh)
+	for _, r := range routes {
+		if r.ifindex == 0 || !r.nexthop.IsValid() {
+			continue
+		}
+		ns, ok := byLink[r.ifindex]
+		if !ok {
+			ns, _ = d.nl.NeighList(r.ifindex, netlink.FAMILY_V6)
+			byLink[r.ifindex] = ns
+		}
+		usable := false
+		for _, n := range ns {
+			if a, ok := netip.AddrFromSlice(n.IP); ok && a.Unmap() == r.nexthop &&
+				n.State&(netlink.NUD_REACHABLE|netlink.NUD_STALE|netlink.NUD_DELAY|netlink.NUD_PROBE|netlink.NUD_PERMANENT|netlink.NUD_NOARP) != 0 {
+				usable = true
+				break
+			}
+		}
+		if usable {
+			continue
+		}
+		err := d.nl.NeighSet(&netlink.Neigh{LinkIndex: r.ifindex, Family: netlink.FAMILY_V6, IP: net.IP(r.nexthop.AsSlice()), Flags: netlink.NTF_USE})
+		if err != nil {
+			d.log.Debug("fast reroute: resolve next hop", "ifindex", r.ifindex, "nexthop", r.nexthop, "err", err)
+		}
+	}
+}
+
+// isULIDPair reports whether an installed default context has this ULID
+// pair (only those can be shimmed and so need their direct route kept).
+func (d *DataPlane) isULIDPair(k pairRule) bool {
+	for _, m := range d.mappings {
+		if m.FII == 0 && m.LocalULID == k.local && m.PeerULID == k.peer {
+			return true
+		}
+	}
+	return false
+}
+
+// fwmarkRule routes sockets the fast reroute marked into the shim device.
+// It comes after the pair rules and their anchor (P+3), before the host's
+// own rules.
+func (d *DataPlane) fwmarkRule() *netlink.Rule {
+	r := netlink.NewRule()
+	r.Family = netlink.FAMILY_V6
+	r.Priority = d.cfg.RulePriority + 3
+	r.Mark = d.cfg.RerouteMark
+	m := uint32(0xffffffff)
+	r.Mask = &m
+	r.Table = d.cfg.RouteTable
+	return r
+}
+
 // removeShimDevice deletes the veth pair, its route and the anchor rule.
 func (d *DataPlane) removeShimDevice() error {
 	var errs []error
 	if err := d.nl.RuleDel(d.anchorRule()); err != nil && !errors.Is(err, unix.ENOENT) {
 		errs = append(errs, err)
 	}
+	if err := d.delFwmarkRule(); err != nil {
+		errs = append(errs, err)
+	}
 	if l, err := d.nl.LinkByName(d.cfg.ShimDevice); err == nil {
 		if err := d.nl.LinkDel(l); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// delFwmarkRule removes the fast reroute's mark rule (whatever its mark:
+// an earlier run may have used another), if there is one.
+func (d *DataPlane) delFwmarkRule() error {
+	rules, err := d.nl.RuleList(netlink.FAMILY_V6)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for i := range rules {
+		r := &rules[i]
+		if r.Priority != d.cfg.RulePriority+3 || r.Table != d.cfg.RouteTable {
+			continue
+		}
+		if err := d.nl.RuleDel(r); err != nil && !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.ESRCH) {
 			errs = append(errs, err)
 		}
 	}

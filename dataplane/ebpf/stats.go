@@ -28,6 +28,19 @@ var statNames = [...]string{
 	shim6StatSTAT_EV_RINGBUF_FULL: "event_ringbuf_full",
 	shim6StatSTAT_ULP_RTO:         "ulp_rto",
 	shim6StatSTAT_OUT_TO_SEGMENT:  "out_to_segment",
+	shim6StatSTAT_EV_FAST_REROUTE: "event_fast_reroute",
+	shim6StatSTAT_EV_PEER_MOVED:   "event_peer_moved",
+	shim6StatSTAT_FR_REROUTED:     "fr_rerouted",
+	shim6StatSTAT_FR_FOLLOWED:     "fr_followed",
+	shim6StatSTAT_FR_NO_PAIR:      "fr_no_pair",
+	shim6StatSTAT_FR_OUT:          "fr_out",
+	shim6StatSTAT_FR_OUT_SHIM:     "fr_out_shim",
+	shim6StatSTAT_FR_GSO:          "fr_gso_left",
+	shim6StatSTAT_FR_TOO_BIG:      "fr_too_big",
+	shim6StatSTAT_FR_MARKED:       "fr_marked",
+	shim6StatSTAT_FR_UNMARKED:     "fr_unmarked",
+	shim6StatSTAT_FR_MARK_BUSY:    "fr_mark_busy",
+	shim6StatSTAT_OUT_PASS:        "out_pass",
 }
 
 // Stats are the data plane's per-reason packet and event counters, summed

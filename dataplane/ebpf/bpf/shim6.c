@@ -17,7 +17,13 @@
  *                    packets that never reach tc, e.g. while neighbour
  *                    resolution fails) and the trigger heuristic.
  *   shim6_sockops    TCP retransmission timeouts on a context's ULID pair
- *                    (ULP negative advice, RFC 5534 §3.5).
+ *                    (ULP negative advice, RFC 5534 §3.5); fast reroute:
+ *                    moves the pair to its backup and marks the socket
+ *                    into the shim device.
+ *   shim6_reroute    tc egress of every uplink (fast reroute only): packets
+ *                    of a pair the data plane moved get the moved pair's
+ *                    locators and the payload header and leave on its
+ *                    uplink.
  *
  * See docs/dataplane.md for the design and the measurements behind it.
  */
@@ -85,6 +91,27 @@ struct {
 	__type(value, struct activity);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } activity_map SEC(".maps");
+
+/* Fast reroute: where the data plane moved a ULID pair's outbound traffic
+ * on its own. Not preallocated: an update is an RCU swap. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, DEFAULT_CONTEXTS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct ulid_pair);
+	__type(value, struct fr_val);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} fr_map SEC(".maps");
+
+/* Fast reroute: the pairs each context may move to, with their routes. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, DEFAULT_CONTEXTS * 4);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct pair_key);
+	__type(value, struct pair_val);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} pair_map SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -185,8 +212,9 @@ static __always_inline int ratelimit_ok(__u32 kind, const struct config *cfg)
 	return 1;
 }
 
-static __always_inline void emit(__u8 kind, const void *src, const void *dst, __u64 tag,
-				 __u64 packets, __u64 bytes, const struct config *cfg)
+static __always_inline void emit_pair(__u8 kind, const void *src, const void *dst, __u64 tag,
+				      __u64 packets, __u64 bytes, const void *pl, const void *pp,
+				      const struct config *cfg)
 {
 	if (!ratelimit_ok(kind, cfg)) {
 		count(STAT_EV_RATELIMITED);
@@ -205,8 +233,75 @@ static __always_inline void emit(__u8 kind, const void *src, const void *dst, __
 	e->packets = packets;
 	e->bytes = bytes;
 	e->time_ns = bpf_ktime_get_coarse_ns();
+	if (pl && pp) {
+		__builtin_memcpy(e->pair_local, pl, 16);
+		__builtin_memcpy(e->pair_peer, pp, 16);
+	} else {
+		__builtin_memset(e->pair_local, 0, 16);
+		__builtin_memset(e->pair_peer, 0, 16);
+	}
 	bpf_ringbuf_submit(e, 0);
-	count(STAT_EV_UNKNOWN_TAG + kind - EV_UNKNOWN_TAG);
+	if (kind <= EV_ULP_TROUBLE)
+		count(STAT_EV_UNKNOWN_TAG + kind - EV_UNKNOWN_TAG);
+	else
+		count(STAT_EV_FAST_REROUTE + kind - EV_FAST_REROUTE);
+}
+
+static __always_inline void emit(__u8 kind, const void *src, const void *dst, __u64 tag,
+				 __u64 packets, __u64 bytes, const struct config *cfg)
+{
+	emit_pair(kind, src, dst, tag, packets, bytes, 0, 0, cfg);
+}
+
+static __always_inline int eq16(const __u8 *a, const __u8 *b)
+{
+	__u64 a0, a1, b0, b1;
+	__builtin_memcpy(&a0, a, 8);
+	__builtin_memcpy(&a1, a + 8, 8);
+	__builtin_memcpy(&b0, b, 8);
+	__builtin_memcpy(&b1, b + 8, 8);
+	return a0 == b0 && a1 == b1;
+}
+
+/* The move of a ULID pair's outbound traffic that is in force: an fr_map
+ * entry of the out_map entry's generation (every Install ends a move). */
+static __always_inline struct fr_val *fr_active(const struct ulid_pair *k, const struct out_val *v)
+{
+	if (!(v->flags & (OUT_F_BACKUP | OUT_F_FOLLOW)))
+		return 0;
+	struct fr_val *fr = bpf_map_lookup_elem(&fr_map, k);
+	if (!fr || fr->gen != v->gen)
+		return 0;
+	return fr;
+}
+
+/* Records a move of k's outbound traffic to (local, peer), if the pair is
+ * one of the context's (pair_map). Returns 0 on success. */
+static __always_inline int fr_move(const struct ulid_pair *k, const struct out_val *v,
+				   const __u8 *local, const __u8 *peer, __u32 flags)
+{
+	struct pair_key pk;
+	pk.local_tag = v->local_tag;
+	__builtin_memcpy(pk.local, local, 16);
+	__builtin_memcpy(pk.peer, peer, 16);
+	struct pair_val *r = bpf_map_lookup_elem(&pair_map, &pk);
+	if (!r || r->ifindex == 0) {
+		count(STAT_FR_NO_PAIR);
+		return -1;
+	}
+	struct fr_val n;
+	__builtin_memcpy(n.local_loc, local, 16);
+	__builtin_memcpy(n.peer_loc, peer, 16);
+	n.nh = r->nh;
+	n.ifindex = r->ifindex;
+	n.gen = v->gen;
+	n.flags = flags;
+	n.pad = 0;
+	n.since_ns = bpf_ktime_get_ns();
+	n.local_tag = v->local_tag;
+	if (bpf_map_update_elem(&fr_map, k, &n, BPF_ANY))
+		return -1;
+	return 0;
 }
 
 /* Trigger heuristic for deferred context establishment (RFC 5533 §7.2,
@@ -319,16 +414,81 @@ static __always_inline int walk_ext(struct __sk_buff *skb, __u32 l3, __u8 *nh, _
 	return 0;
 }
 
+enum rewrite_result {
+	RW_OK,
+	RW_EXTHDR,  /* routing headers malformed or too long: nothing changed */
+	RW_CONTROL, /* a Shim6 message already: nothing changed */
+	RW_ADJUST,  /* failed half-way: drop */
+};
+
+/* RFC 5533 §11.1: replaces the addresses of the IPv6 packet at ETH_HLEN by
+ * the locators loc_l, loc_p and inserts the payload extension header
+ * shim_hdr after any Hop-by-Hop, Routing, and Destination Options header
+ * that precedes a Routing header (§4.6); the ULP checksum stays (the
+ * pseudo-header holds the ULIDs end to end). */
+static __always_inline int rewrite(struct __sk_buff *skb, const __u8 *shim_hdr, const __u8 *loc_l,
+				   const __u8 *loc_p)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct ipv6hdr *ip6 = data + ETH_HLEN;
+	if ((void *)(ip6 + 1) > data_end)
+		return RW_EXTHDR;
+	__u8 nh = ip6->nexthdr;
+	__u32 off = IP6_HLEN, nh_off = offsetof(struct ipv6hdr, nexthdr);
+	__u16 plen = bpf_ntohs(ip6->payload_len);
+	if (nh == IPPROTO_HOPOPTS || nh == IPPROTO_ROUTING || nh == IPPROTO_DSTOPTS) {
+		if (walk_ext(skb, ETH_HLEN, &nh, &off, &nh_off, 1))
+			return RW_EXTHDR;
+	}
+	if (nh == IPPROTO_SHIM6)
+		return RW_CONTROL;
+	__u32 ext = off - IP6_HLEN;
+
+	if (bpf_skb_adjust_room(skb, SHIM6_HLEN, BPF_ADJ_ROOM_NET, 0))
+		return RW_ADJUST;
+	/* adjust_room opened 8 bytes right after the IPv6 header; move the
+	 * routing-sublayer headers in front of the gap. */
+	if (ext && move_bytes(skb, ETH_HLEN + IP6_HLEN + SHIM6_HLEN, ETH_HLEN + IP6_HLEN, ext, 0))
+		return RW_ADJUST;
+	if (ext) {
+		__u8 hdr[SHIM6_HLEN];
+		__builtin_memcpy(hdr, shim_hdr, SHIM6_HLEN);
+		hdr[0] = nh;
+		__u8 p = IPPROTO_SHIM6;
+		if (bpf_skb_store_bytes(skb, ETH_HLEN + IP6_HLEN + ext, hdr, SHIM6_HLEN, 0) ||
+		    bpf_skb_store_bytes(skb, ETH_HLEN + nh_off, &p, 1, 0))
+			return RW_ADJUST;
+	}
+
+	data = (void *)(long)skb->data;
+	data_end = (void *)(long)skb->data_end;
+	ip6 = data + ETH_HLEN;
+	__u8 *sh = data + ETH_HLEN + IP6_HLEN;
+	if ((void *)(sh + SHIM6_HLEN) > data_end)
+		return RW_ADJUST;
+	if (!ext) {
+		/* The common case: the header right after the IPv6 header. */
+		__builtin_memcpy(sh, shim_hdr, SHIM6_HLEN);
+		sh[0] = nh;
+		ip6->nexthdr = IPPROTO_SHIM6;
+	}
+	ip6->payload_len = bpf_htons(plen + SHIM6_HLEN);
+	__builtin_memcpy(&ip6->saddr, loc_l, 16);
+	__builtin_memcpy(&ip6->daddr, loc_p, 16);
+	return RW_OK;
+}
+
 /*
  * Outbound: tc ingress of the shim device's peer.
  *
  * The policy rule of a shimmed ULID pair routes its packets into the shim
  * device, whose MTU is the uplink's minus 8 and which segments GSO packets
- * in software (TSO off): what arrives here is one wire packet each. RFC 5533
- * §11.1: replace the addresses by the locators, insert the payload extension
- * header after any Hop-by-Hop, Routing, and Destination Options header that
- * precedes a Routing header, keep the ULP checksum (the pseudo-header holds
- * the ULIDs end to end), and send it out of the uplink of the locator pair.
+ * in software (TSO off): what arrives here is one wire packet each, to be
+ * rewritten (RFC 5533 §11.1) and sent out of the uplink of the locator
+ * pair: the mapping's, or the one the data plane moved the pair to (fast
+ * reroute). A pair that is not shimmed (a socket the fast reroute marked
+ * into the shim device, after the move ended) passes on unchanged.
  */
 static __always_inline int shim_packet(struct __sk_buff *skb)
 {
@@ -350,73 +510,52 @@ static __always_inline int shim_packet(struct __sk_buff *skb)
 	struct ulid_pair key;
 	__builtin_memcpy(&key, &ip6->saddr, sizeof(key));
 	struct out_val *v = bpf_map_lookup_elem(&out_map, &key);
-	if (!v || !(v->flags & OUT_F_SHIMMED)) {
+	if (!v) {
 		count(STAT_OUT_NO_MAPPING);
 		return TC_ACT_SHOT;
 	}
-	if (v->ifindex == 0) {
+	const __u8 *loc_l = v->local_loc, *loc_p = v->peer_loc;
+	struct nexthop *nh = &v->nh;
+	__u32 ifindex = v->ifindex;
+	int shim = v->flags & OUT_F_SHIMMED;
+	struct fr_val *fr = fr_active(&key, v);
+	if (fr) {
+		loc_l = fr->local_loc;
+		loc_p = fr->peer_loc;
+		nh = &fr->nh;
+		ifindex = fr->ifindex;
+		shim = !(eq16(loc_l, key.local) && eq16(loc_p, key.peer));
+	} else if (!shim && !(v->flags & OUT_F_PASS)) {
+		count(STAT_OUT_NO_MAPPING);
+		return TC_ACT_SHOT;
+	}
+	if (ifindex == 0) {
 		count(STAT_OUT_NO_ROUTE);
 		return TC_ACT_SHOT;
 	}
-
-	__u8 nh = ip6->nexthdr;
-	__u32 off = IP6_HLEN, nh_off = offsetof(struct ipv6hdr, nexthdr);
-	__u16 plen = bpf_ntohs(ip6->payload_len);
-	if (nh == IPPROTO_HOPOPTS || nh == IPPROTO_ROUTING || nh == IPPROTO_DSTOPTS) {
-		if (walk_ext(skb, ETH_HLEN, &nh, &off, &nh_off, 1)) {
-			count(STAT_OUT_EXTHDR);
-			return TC_ACT_SHOT;
-		}
+	if (!shim) {
+		count(STAT_OUT_PASS);
+		return bpf_redirect_neigh(ifindex, (struct bpf_redir_neigh *)nh, sizeof(*nh), 0);
 	}
-	if (nh == IPPROTO_SHIM6) {
+	switch (rewrite(skb, v->shim_hdr, loc_l, loc_p)) {
+	case RW_OK:
+		break;
+	case RW_EXTHDR:
+		count(STAT_OUT_EXTHDR);
+		return TC_ACT_SHOT;
+	case RW_CONTROL:
 		/* The daemon's control messages bypass the shim rule (a goto
 		 * rule on ipproto 140); one that gets here is dropped. */
 		count(STAT_OUT_CONTROL);
 		return TC_ACT_SHOT;
-	}
-	__u32 ext = off - IP6_HLEN;
-
-	if (bpf_skb_adjust_room(skb, SHIM6_HLEN, BPF_ADJ_ROOM_NET, 0)) {
+	default:
 		count(STAT_OUT_ADJUST_FAIL);
 		return TC_ACT_SHOT;
 	}
-	/* adjust_room opened 8 bytes right after the IPv6 header; move the
-	 * routing-sublayer headers in front of the gap. */
-	if (ext && move_bytes(skb, ETH_HLEN + IP6_HLEN + SHIM6_HLEN, ETH_HLEN + IP6_HLEN, ext, 0)) {
-		count(STAT_OUT_ADJUST_FAIL);
-		return TC_ACT_SHOT;
-	}
-	if (ext) {
-		__u8 hdr[SHIM6_HLEN];
-		__builtin_memcpy(hdr, v->shim_hdr, SHIM6_HLEN);
-		hdr[0] = nh;
-		__u8 p = IPPROTO_SHIM6;
-		if (bpf_skb_store_bytes(skb, ETH_HLEN + IP6_HLEN + ext, hdr, SHIM6_HLEN, 0) ||
-		    bpf_skb_store_bytes(skb, ETH_HLEN + nh_off, &p, 1, 0)) {
-			count(STAT_OUT_ADJUST_FAIL);
-			return TC_ACT_SHOT;
-		}
-	}
-
-	data = (void *)(long)skb->data;
-	data_end = (void *)(long)skb->data_end;
-	ip6 = data + ETH_HLEN;
-	__u8 *sh = data + ETH_HLEN + IP6_HLEN;
-	if ((void *)(sh + SHIM6_HLEN) > data_end) {
-		count(STAT_OUT_ADJUST_FAIL);
-		return TC_ACT_SHOT;
-	}
-	if (!ext) {
-		/* The common case: the header right after the IPv6 header. */
-		__builtin_memcpy(sh, v->shim_hdr, SHIM6_HLEN);
-		sh[0] = nh;
-		ip6->nexthdr = IPPROTO_SHIM6;
-	}
-	ip6->payload_len = bpf_htons(plen + SHIM6_HLEN);
-	__builtin_memcpy(&ip6->saddr, v->local_loc, 16);
-	__builtin_memcpy(&ip6->daddr, v->peer_loc, 16);
 	count(STAT_OUT_SHIMMED);
-	return bpf_redirect_neigh(v->ifindex, (struct bpf_redir_neigh *)&v->nh, sizeof(v->nh), 0);
+	if (fr)
+		count(STAT_FR_OUT_SHIM);
+	return bpf_redirect_neigh(ifindex, (struct bpf_redir_neigh *)nh, sizeof(*nh), 0);
 
 not_ipv6:
 	count(STAT_OUT_NOT_IPV6);
@@ -449,6 +588,65 @@ int shim6_out_egress(struct __sk_buff *skb)
 		return TC_ACT_OK;
 	}
 	return shim_packet(skb);
+}
+
+/*
+ * Fast reroute, tc egress of every uplink: packets of a ULID pair whose
+ * outbound traffic the data plane moved (an RTO, or following the peer)
+ * but that still take the pair's normal route (it is not shimmed, so no
+ * rule sends it into the shim device) get the moved pair's locators and
+ * the payload header and leave on the moved pair's uplink. TCP in RTO
+ * recovery sends one segment at a time; GSO packets (which would need the
+ * shim device to be segmented) and packets too big for the 8 more octets
+ * are left alone and counted (the sock_ops program marks the TCP socket
+ * that timed out into the shim device, so its packets do not come here).
+ * Everything else costs one out_map lookup.
+ */
+SEC("tc")
+int shim6_reroute(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct ethhdr *eth = data;
+	struct ipv6hdr *ip6 = data + ETH_HLEN;
+	if ((void *)(ip6 + 1) > data_end || eth->h_proto != bpf_htons(ETH_P_IPV6))
+		return TC_ACT_OK;
+	struct ulid_pair key;
+	__builtin_memcpy(&key, &ip6->saddr, sizeof(key));
+	struct out_val *v = bpf_map_lookup_elem(&out_map, &key);
+	if (!v)
+		return TC_ACT_OK;
+	struct fr_val *fr = fr_active(&key, v);
+	if (!fr || ip6->nexthdr == IPPROTO_SHIM6)
+		return TC_ACT_OK;
+	if (eq16(fr->local_loc, key.local) && eq16(fr->peer_loc, key.peer)) {
+		/* Moved back onto the ULIDs, through another uplink maybe. */
+		if (fr->ifindex == skb->ifindex)
+			return TC_ACT_OK;
+		count(STAT_FR_OUT);
+		return bpf_redirect_neigh(fr->ifindex, (struct bpf_redir_neigh *)&fr->nh, sizeof(fr->nh), 0);
+	}
+	if (skb->gso_segs > 1) {
+		count(STAT_FR_GSO);
+		return TC_ACT_OK;
+	}
+	__u32 mtu = 0;
+	if (bpf_check_mtu(skb, fr->ifindex, &mtu, SHIM6_HLEN, 0)) {
+		count(STAT_FR_TOO_BIG);
+		return TC_ACT_OK;
+	}
+	switch (rewrite(skb, v->shim_hdr, fr->local_loc, fr->peer_loc)) {
+	case RW_OK:
+		break;
+	case RW_EXTHDR:
+	case RW_CONTROL:
+		return TC_ACT_OK;
+	default:
+		count(STAT_OUT_ADJUST_FAIL);
+		return TC_ACT_SHOT;
+	}
+	count(STAT_FR_OUT);
+	return bpf_redirect_neigh(fr->ifindex, (struct bpf_redir_neigh *)&fr->nh, sizeof(fr->nh), 0);
 }
 
 /* RFC 5533 §8: an ICMPv6 error whose packet in error carries our payload
@@ -571,6 +769,45 @@ fail:
 	return TC_ACT_SHOT;
 }
 
+/* Fast reroute, receiving side: payload of the peer (context tag, with
+ * in_val iv) arrived from src at dst, another pair than the current one.
+ * If the reverse pair (dst, src) is one of the context's (pair_map: a
+ * usable local locator, a verified peer locator) and the context may
+ * follow, its outbound traffic moves there and the engine is told
+ * (EV_PEER_MOVED). A move made by a local RTO is kept. */
+static __always_inline void follow(__u64 tag, const struct in_val *iv, const __u8 *src,
+				   const __u8 *dst, const struct config *cfg)
+{
+	struct ulid_pair k;
+	__builtin_memcpy(k.local, iv->local_ulid, 16);
+	__builtin_memcpy(k.peer, iv->peer_ulid, 16);
+	struct out_val *o = bpf_map_lookup_elem(&out_map, &k);
+	if (!o || !(o->flags & OUT_F_FOLLOW) || o->local_tag != tag)
+		return;
+	struct fr_val *fr = bpf_map_lookup_elem(&fr_map, &k);
+	if (fr && fr->gen == o->gen &&
+	    ((fr->flags & FR_REROUTED) || (eq16(fr->local_loc, dst) && eq16(fr->peer_loc, src))))
+		return;
+	if (fr_move(&k, o, dst, src, FR_FOLLOWING))
+		return;
+	count(STAT_FR_FOLLOWED);
+	emit_pair(EV_PEER_MOVED, k.local, k.peer, tag, 0, 0, dst, src, cfg);
+}
+
+/* Whether payload of the peer from src to dst may make the context follow:
+ * it may (IN_F_FOLLOW) and the pair is neither the current one nor the one
+ * the peer is known to use. */
+static __always_inline int may_follow(const struct in_val *iv, const __u8 *src, const __u8 *dst)
+{
+	if (!(iv->flags & IN_F_FOLLOW))
+		return 0;
+	if (eq16(iv->peer_loc, src) && eq16(iv->local_loc, dst))
+		return 0;
+	if (eq16(iv->acc_peer, src) && eq16(iv->acc_local, dst))
+		return 0;
+	return 1;
+}
+
 /* A received packet without a payload extension header: receive activity of
  * a context whose locators are its ULIDs (RFC 5533 §12.1), else the trigger
  * heuristic. */
@@ -583,6 +820,14 @@ static __always_inline void account_plain_rx(const struct ipv6hdr *ip6, __u8 nh,
 	struct out_val *o = bpf_map_lookup_elem(&out_map, &k);
 	if (o) {
 		activity_rx(o->local_tag, bytes);
+		if (nh != IPPROTO_SHIM6 && (o->flags & (OUT_F_SHIMMED | OUT_F_FOLLOW)) ==
+						   (OUT_F_SHIMMED | OUT_F_FOLLOW)) {
+			/* The peer sends on the ULIDs while we are shimmed. */
+			__u64 tag = o->local_tag;
+			struct in_val *iv = bpf_map_lookup_elem(&in_map, &tag);
+			if (iv && may_follow(iv, k.peer, k.local))
+				follow(tag, iv, k.peer, k.local, cfg);
+		}
 		return;
 	}
 	if (nh != IPPROTO_SHIM6)
@@ -680,6 +925,19 @@ int shim6_in(struct __sk_buff *skb)
 		return (cfg->flags & CFG_F_UNKNOWN_TAG_PASS) ? TC_ACT_OK : TC_ACT_SHOT;
 	}
 
+	if (may_follow(v, ip6->saddr.in6_u.u6_addr8, ip6->daddr.in6_u.u6_addr8)) {
+		struct ulid_pair seen;
+		__builtin_memcpy(&seen, &ip6->saddr, sizeof(seen));
+		follow(tag, v, seen.local, seen.peer, cfg);
+		data = (void *)(long)skb->data;
+		data_end = (void *)(long)skb->data_end;
+		ip6 = data + ETH_HLEN;
+		if ((void *)(ip6 + 1) > data_end) {
+			count(STAT_IN_MALFORMED);
+			return TC_ACT_SHOT;
+		}
+	}
+
 	/* RFC 5533 §12.2: restore the ULIDs, give the preceding header the
 	 * payload's protocol and remove the payload extension header. */
 	/* Payload length, next header, hop limit and both addresses are one
@@ -743,6 +1001,9 @@ int shim6_xdp(struct xdp_md *ctx)
 		    ((__u64)sh[5] << 16) | ((__u64)sh[6] << 8) | (__u64)sh[7];
 	struct in_val *v = bpf_map_lookup_elem(&in_map, &tag);
 	if (!v)
+		return XDP_PASS;
+	/* Another pair than the current one: shim6_in decides on following. */
+	if (may_follow(v, ip6->saddr.in6_u.u6_addr8, ip6->daddr.in6_u.u6_addr8))
 		return XDP_PASS;
 	__u16 plen = bpf_ntohs(ip6->payload_len);
 	if (plen < SHIM6_HLEN)
@@ -808,10 +1069,53 @@ int shim6_cg_egress(struct __sk_buff *skb)
 	return 1;
 }
 
+/* Marks a TCP socket whose pair moved into the shim device: a policy rule
+ * on cfg->fr_mark routes it there, whatever its pair's rules say. The mark
+ * takes effect at once (setting it resets the socket's cached route), so
+ * the retransmission that the RTO is about to send already goes through
+ * the shim device, with its MTU (the uplink's minus 8: the segment is cut
+ * to fit) and its segmentation of GSO packets. RTT callbacks then watch
+ * for the end of the move. A socket with a mark of its own is left alone. */
+static __always_inline void fr_mark_socket(struct bpf_sock_ops *skops, const struct config *cfg)
+{
+	int mark = 0;
+	if (cfg->fr_mark == 0)
+		return;
+	if (bpf_getsockopt(skops, SOL_SOCKET, SO_MARK, &mark, sizeof(mark)))
+		return;
+	if (mark == (int)cfg->fr_mark)
+		return;
+	if (mark != 0) {
+		count(STAT_FR_MARK_BUSY);
+		return;
+	}
+	mark = cfg->fr_mark;
+	if (bpf_setsockopt(skops, SOL_SOCKET, SO_MARK, &mark, sizeof(mark)))
+		return;
+	count(STAT_FR_MARKED);
+	bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_RTT_CB_FLAG);
+}
+
+static __always_inline void sockops_pair(const struct bpf_sock_ops *skops, struct ulid_pair *k)
+{
+	__u32 *l = (__u32 *)k->local, *p = (__u32 *)k->peer;
+	l[0] = skops->local_ip6[0];
+	l[1] = skops->local_ip6[1];
+	l[2] = skops->local_ip6[2];
+	l[3] = skops->local_ip6[3];
+	p[0] = skops->remote_ip6[0];
+	p[1] = skops->remote_ip6[1];
+	p[2] = skops->remote_ip6[2];
+	p[3] = skops->remote_ip6[3];
+}
+
 /*
  * ULP negative advice: TCP retransmission timeouts of connections over a
  * context's ULID pair, so that REAP can explore before its send timer
- * expires (RFC 5534 §3.5).
+ * expires (RFC 5534 §3.5). BPF_SOCK_OPS_RTO_CB runs in tcp_write_timeout(),
+ * before tcp_retransmit_timer() retransmits: with fast reroute the pair
+ * moves to its backup pair first (fr_map), the socket is marked into the
+ * shim device, and the retransmission already leaves on the backup pair.
  */
 SEC("sockops")
 int shim6_sockops(struct bpf_sock_ops *skops)
@@ -831,20 +1135,46 @@ int shim6_sockops(struct bpf_sock_ops *skops)
 		break;
 	case BPF_SOCK_OPS_RTO_CB: {
 		struct ulid_pair k;
-		__u32 *l = (__u32 *)k.local, *p = (__u32 *)k.peer;
-		l[0] = skops->local_ip6[0];
-		l[1] = skops->local_ip6[1];
-		l[2] = skops->local_ip6[2];
-		l[3] = skops->local_ip6[3];
-		p[0] = skops->remote_ip6[0];
-		p[1] = skops->remote_ip6[1];
-		p[2] = skops->remote_ip6[2];
-		p[3] = skops->remote_ip6[3];
+		sockops_pair(skops, &k);
 		struct out_val *o = bpf_map_lookup_elem(&out_map, &k);
-		if (o) {
-			count(STAT_ULP_RTO);
-			emit(EV_ULP_TROUBLE, k.local, k.peer, o->local_tag, 0, 0, cfg);
+		if (!o)
+			break;
+		count(STAT_ULP_RTO);
+		if (o->flags & OUT_F_BACKUP) {
+			struct fr_val *fr = fr_active(&k, o);
+			if (fr) {
+				/* Moved already (by another socket's RTO, or
+				 * following the peer): this socket goes too. */
+				fr_mark_socket(skops, cfg);
+			} else if (bpf_ktime_get_ns() >= o->bk_after_ns &&
+				   fr_move(&k, o, o->bk_local, o->bk_peer, FR_REROUTED) == 0) {
+				count(STAT_FR_REROUTED);
+				fr_mark_socket(skops, cfg);
+				emit_pair(EV_FAST_REROUTE, k.local, k.peer, o->local_tag, 0, 0,
+					  o->bk_local, o->bk_peer, cfg);
+				break;
+			}
 		}
+		emit(EV_ULP_TROUBLE, k.local, k.peer, o->local_tag, 0, 0, cfg);
+		break;
+	}
+	case BPF_SOCK_OPS_RTT_CB: {
+		/* Only sockets fr_mark_socket marked run this: unmark once the
+		 * move has ended (an Install, confirming or undoing it). */
+		int mark = 0;
+		if (bpf_getsockopt(skops, SOL_SOCKET, SO_MARK, &mark, sizeof(mark)) == 0 &&
+		    cfg->fr_mark != 0 && mark == (int)cfg->fr_mark) {
+			struct ulid_pair k;
+			sockops_pair(skops, &k);
+			struct out_val *o = bpf_map_lookup_elem(&out_map, &k);
+			if (o && fr_active(&k, o))
+				break;
+			mark = 0;
+			if (bpf_setsockopt(skops, SOL_SOCKET, SO_MARK, &mark, sizeof(mark)) == 0)
+				count(STAT_FR_UNMARKED);
+		}
+		bpf_sock_ops_cb_flags_set(skops,
+					  skops->bpf_sock_ops_cb_flags & ~BPF_SOCK_OPS_RTT_CB_FLAG);
 		break;
 	}
 	}

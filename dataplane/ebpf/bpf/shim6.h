@@ -34,9 +34,28 @@ struct out_val {
 	__u64 local_tag;
 	__u32 ifindex; /* uplink that reaches peer_loc from local_loc */
 	__u32 flags;   /* OUT_F_* */
+	/* Fast reroute (docs/dataplane.md): the backup pair a TCP RTO moves
+	 * the pair's traffic to (OUT_F_BACKUP), not before bk_after_ns
+	 * (CLOCK_MONOTONIC). */
+	__u8 bk_local[16];
+	__u8 bk_peer[16];
+	__u64 bk_after_ns;
+	/* Install generation: fr_map entries of another generation are void
+	 * (every Install ends a move). */
+	__u32 gen;
+	__u32 pad;
 };
 
+/* The locators differ from the ULIDs: rewrite and insert the header. */
 #define OUT_F_SHIMMED 1
+/* bk_* hold a backup pair: an RTO may move the traffic there. */
+#define OUT_F_BACKUP 2
+/* Payload of the peer on another listed pair moves the traffic there. */
+#define OUT_F_FOLLOW 4
+/* Not shimmed, but ifindex/nh hold the ULID pair's route: packets that
+ * reach the shim device anyway (a socket still marked after a move ended)
+ * are sent on unchanged. */
+#define OUT_F_PASS 8
 
 /* in_map value, keyed by the 47-bit local context tag. peer_ulid comes first
  * so that source and destination are restored with one 32-byte store. */
@@ -47,7 +66,45 @@ struct in_val {
 	__u8 peer_loc[16];
 	__u64 peer_tag;
 	__u32 fii;
-	__u32 flags;
+	__u32 flags; /* IN_F_* */
+	/* A pair (our locator, the peer's) the peer is known to send on
+	 * although it is not the current one: not followed. */
+	__u8 acc_local[16];
+	__u8 acc_peer[16];
+};
+
+/* The context's traffic may follow the peer (OUT_F_FOLLOW). */
+#define IN_F_FOLLOW 1
+
+/* fr_map value, keyed by ULID pair: where the data plane moved the pair's
+ * outbound traffic on its own (fast reroute), valid while gen is the
+ * out_map entry's. */
+struct fr_val {
+	__u8 local_loc[16];
+	__u8 peer_loc[16];
+	struct nexthop nh;
+	__u32 ifindex;
+	__u32 gen;
+	__u32 flags; /* FR_* */
+	__u32 pad;
+	__u64 since_ns;
+	__u64 local_tag;
+};
+
+#define FR_REROUTED 1  /* a TCP RTO moved it to the backup pair */
+#define FR_FOLLOWING 2 /* it follows the peer */
+
+/* pair_map: the pairs a context may use (REAP's candidates: a usable local
+ * locator, a verified peer locator) and their routes. */
+struct pair_key {
+	__u64 local_tag;
+	__u8 local[16];
+	__u8 peer[16];
+};
+
+struct pair_val {
+	struct nexthop nh;
+	__u32 ifindex;
 };
 
 /* icmp_map key: what the "packet in error" of an ICMPv6 error about a packet
@@ -96,7 +153,10 @@ struct config {
 	 * event_window_ns on each CPU. */
 	__u64 event_window_ns;
 	__u32 event_burst;
-	__u32 pad;
+	/* Fast reroute: the socket mark (SO_MARK) that routes a TCP socket
+	 * whose RTO moved its pair into the shim device (a policy rule on
+	 * the mark); 0: sockets are not marked. */
+	__u32 fr_mark;
 };
 
 /* Pass payload packets with an unknown context tag on to the stack (and so
@@ -109,7 +169,9 @@ enum event_kind {
 	EV_UNKNOWN_TAG = 1, /* dataplane.EventUnknownTag */
 	EV_TRIGGER = 2,     /* dataplane.EventTrigger */
 	EV_ULP_TROUBLE = 3, /* dataplane.EventULPTrouble */
-	EV_KINDS = 4,
+	EV_FAST_REROUTE = 4, /* dataplane.EventFastReroute */
+	EV_PEER_MOVED = 5,  /* dataplane.EventPeerMoved */
+	EV_KINDS = 6,
 };
 
 /* One ring-buffer record. */
@@ -122,6 +184,9 @@ struct event {
 	__u64 packets;
 	__u64 bytes;
 	__u64 time_ns;
+	/* The pair traffic moved to (EV_FAST_REROUTE, EV_PEER_MOVED). */
+	__u8 pair_local[16];
+	__u8 pair_peer[16];
 };
 
 struct ratelimit {
@@ -156,6 +221,19 @@ enum stat {
 	STAT_EV_RINGBUF_FULL,   /* events lost: ring buffer full */
 	STAT_ULP_RTO,           /* TCP RTOs on a context's ULID pair */
 	STAT_OUT_TO_SEGMENT,    /* GSO packet sent on through the shim device to be segmented */
+	STAT_EV_FAST_REROUTE,   /* events sent, by kind (continued) */
+	STAT_EV_PEER_MOVED,
+	STAT_FR_REROUTED,       /* a TCP RTO moved a pair to its backup */
+	STAT_FR_FOLLOWED,       /* payload of the peer on another pair moved ours */
+	STAT_FR_NO_PAIR,        /* move refused: the pair is not the context's (or has no route) */
+	STAT_FR_OUT,            /* packet of a moved pair rewritten by the uplink egress program */
+	STAT_FR_OUT_SHIM,       /* packet of a moved pair sent on the moved pair from the shim device */
+	STAT_FR_GSO,            /* GSO packet of a moved pair at an uplink: left alone */
+	STAT_FR_TOO_BIG,        /* packet of a moved pair too big for the header: left alone */
+	STAT_FR_MARKED,         /* TCP socket marked into the shim device by an RTO move */
+	STAT_FR_UNMARKED,       /* the mark removed again (the move ended) */
+	STAT_FR_MARK_BUSY,      /* socket not marked: it has a mark of its own */
+	STAT_OUT_PASS,          /* unshimmed pair's packet passed on from the shim device */
 	STAT_MAX,
 };
 

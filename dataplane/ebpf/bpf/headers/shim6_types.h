@@ -180,6 +180,9 @@ struct bpf_sock_ops {
 /* bpf_sock_ops_cb_flags */
 enum {
 	BPF_SOCK_OPS_RTO_CB_FLAG = (1 << 0),
+	BPF_SOCK_OPS_RETRANS_CB_FLAG = (1 << 1),
+	BPF_SOCK_OPS_STATE_CB_FLAG = (1 << 2),
+	BPF_SOCK_OPS_RTT_CB_FLAG = (1 << 3),
 };
 
 /* bpf_sock_ops.op */
@@ -195,7 +198,13 @@ enum {
 	BPF_SOCK_OPS_RTO_CB,
 	BPF_SOCK_OPS_RETRANS_CB,
 	BPF_SOCK_OPS_STATE_CB,
+	BPF_SOCK_OPS_TCP_LISTEN_CB,
+	BPF_SOCK_OPS_RTT_CB,
 };
+
+/* include/uapi/asm-generic/socket.h */
+#define SOL_SOCKET 1
+#define SO_MARK 36
 
 struct bpf_redir_neigh {
 	__u32 nh_family;
