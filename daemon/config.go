@@ -135,6 +135,14 @@ type DataPlaneConfig struct {
 	// PinDir is the bpffs directory where maps and links are pinned
 	// (mounted by shim6d if bpffs is not mounted there).
 	PinDir string `toml:"pin_dir"`
+	// FastReroute (default true) lets the data plane move a context's
+	// traffic to another verified locator pair on its own, at once: at a
+	// TCP retransmission timeout to a precomputed backup pair, and when
+	// the peer's payload arrives on another pair, to its reverse. REAP
+	// then confirms the move or undoes it (docs/dataplane.md). It acts on
+	// ULP feedback, so it needs reap.ulp_feedback too; both are read at
+	// start.
+	FastReroute bool `toml:"fast_reroute"`
 }
 
 // LogConfig sets up log/slog.
@@ -159,8 +167,9 @@ func Default() Config {
 		Trigger:  TriggerConfig{Packets: 10},
 		Limits:   LimitsConfig{MaxContexts: 65536, GCIdle: 10 * time.Minute},
 		DataPlane: DataPlaneConfig{
-			Kind:   "ebpf",
-			PinDir: "/sys/fs/bpf/goshim6",
+			Kind:        "ebpf",
+			PinDir:      "/sys/fs/bpf/goshim6",
+			FastReroute: true,
 		},
 		Log: LogConfig{Level: "info", Format: "text"},
 	}
@@ -345,11 +354,18 @@ func (c *Config) notReloadable(old Config) []string {
 	if c.DataPlane.KeepOnExit != old.DataPlane.KeepOnExit {
 		keys = append(keys, "dataplane.keep_on_exit")
 	}
+	if c.FastReroute() != old.FastReroute() {
+		keys = append(keys, "dataplane.fast_reroute (with reap.ulp_feedback)")
+	}
 	if c.Log.Format != old.Log.Format {
 		keys = append(keys, "log.format")
 	}
 	return keys
 }
+
+// FastReroute reports whether the data plane may move traffic on its own
+// (dataplane.fast_reroute, which acts on ULP feedback: reap.ulp_feedback).
+func (c *Config) FastReroute() bool { return c.DataPlane.FastReroute && c.REAP.ULPFeedback }
 
 // PeerPolicy says what to do with traffic to a peer ULID.
 type PeerPolicy int

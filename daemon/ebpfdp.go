@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/goshim6/goshim6/dataplane"
 	"github.com/goshim6/goshim6/dataplane/ebpf"
@@ -15,12 +16,37 @@ func init() {
 }
 
 // ebpfDP adapts *ebpf.DataPlane to DataPlane (Close(keep) is its Stop).
-type ebpfDP struct{ *ebpf.DataPlane }
+type ebpfDP struct {
+	*ebpf.DataPlane
+	fastReroute bool
+	log         *slog.Logger
+}
 
 func (e ebpfDP) Close(keep bool) error { return e.Stop(keep) }
 
-// Run delivers data-plane events until ctx is done, then returns nil.
+// neighbourUpkeep is how often the next hops of the fast-reroute pairs are
+// checked (ebpf.DataPlane.KeepNeighbours).
+const neighbourUpkeep = 20 * time.Second
+
+// Run delivers data-plane events until ctx is done, then returns nil. With
+// fast reroute it also keeps the backup pairs' next hops resolved.
 func (e ebpfDP) Run(ctx context.Context, fn func(dataplane.Event)) error {
+	if e.fastReroute {
+		go func() {
+			t := time.NewTicker(neighbourUpkeep)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+					if err := e.KeepNeighbours(); err != nil && ctx.Err() == nil {
+						e.log.Debug("fast reroute: neighbour upkeep", "err", err)
+					}
+				}
+			}
+		}()
+	}
 	err := e.DataPlane.Run(ctx, fn)
 	if ctx.Err() != nil {
 		return nil
@@ -36,6 +62,7 @@ func openEBPF(ctx context.Context, cfg *Config, uplinks []string, log *slog.Logg
 		PinPath:     cfg.DataPlane.PinDir,
 		MaxContexts: uint32(cfg.Limits.MaxContexts),
 		Logger:      log,
+		FastReroute: cfg.FastReroute(),
 	}
 	// The data plane raises one trigger per ULID pair after TriggerPackets
 	// packets; the daemon then applies [peers] (eventFilter). With
@@ -56,5 +83,5 @@ func openEBPF(ctx context.Context, cfg *Config, uplinks []string, log *slog.Logg
 	if err != nil {
 		return nil, err
 	}
-	return ebpfDP{dp}, nil
+	return ebpfDP{DataPlane: dp, fastReroute: ec.FastReroute, log: log}, nil
 }

@@ -65,6 +65,7 @@ func NewEngineCore(p CoreParams) (Core, error) {
 		SendTimeout:   cfg.REAP.SendTimeout,
 		IdleTimeout:   idle,
 		MaxContexts:   cfg.Limits.MaxContexts,
+		FastReroute:   cfg.FastReroute(),
 	}
 	if p.Identity != nil {
 		ecfg.PDS = p.Identity.PDS

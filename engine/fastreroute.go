@@ -32,9 +32,24 @@ type frState struct {
 	follow  bool // the move followed the peer (EventPeerMoved)
 	pair    dataplane.Pair
 	since   int64
-	// peerPair: the peer sends on it (we followed it there, REAP chose
-	// another pair): not followed again.
+	// peerPair: a pair the peer is known to send on although it is not
+	// our current one, so that its payload there does not make the data
+	// plane follow: our previous pair after a switch (the peer leaves it
+	// one round trip later), or a pair we followed it to but REAP chose
+	// another one (a unidirectional failure).
 	peerPair dataplane.Pair
+}
+
+// frSwitched records that the current pair of c is about to change from
+// (local, peer): the peer may still send on it for a while.
+func (e *Engine) frSwitched(c *Context, local, peer netip.Addr) {
+	if !e.cfg.FastReroute || c.fii != 0 {
+		return
+	}
+	if c.fr == nil {
+		c.fr = &frState{}
+	}
+	c.fr.peerPair = dataplane.Pair{Local: local, Peer: peer}
 }
 
 // frFields fills the fast-reroute fields of the mapping of c: the
@@ -89,6 +104,8 @@ func (e *Engine) frResolve(c *Context, now time.Time) {
 	if c.lpLocal == f.pair.Local && c.lpPeer == f.pair.Peer {
 		e.stats.FastReroutesConfirmed++
 		if f.follow {
+			// The peer moved there first: it no longer sends on
+			// our previous pair.
 			f.peerPair = dataplane.Pair{}
 		}
 		e.emit(Event{Time: now, Kind: EventReapState, Local: c.lpLocal, Peer: c.lpPeer,

@@ -74,6 +74,10 @@ func TestFastRerouteConfirmed(t *testing.T) {
 	if m.LocalLocator != a2 || m.PeerLocator != b2 || m.Backup == (dataplane.Pair{Local: a2, Peer: b2}) || !m.Backup.IsValid() {
 		t.Fatalf("installed %+v", m)
 	}
+	// B may still send on the old pair for a round trip: not followed.
+	if m.PeerPair != (dataplane.Pair{Local: a1, Peer: b1}) {
+		t.Fatalf("PeerPair %v, want the previous pair a1>b1", m.PeerPair)
+	}
 	// The peer confirmed the new pair: hints are stale for a while, and
 	// so is the backup.
 	if !m.BackupAfter.After(n.now) {

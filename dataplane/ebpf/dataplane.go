@@ -376,6 +376,9 @@ func (d *DataPlane) Install(m dataplane.Mapping) error {
 		if r, err = d.resolve(m.LocalLocator, m.PeerLocator); err != nil {
 			return err
 		}
+		if d.cfg.FastReroute {
+			d.warmNeighbours([]route{r})
+		}
 	}
 	// Leaving the shim device: first the rules, so that sockets re-route
 	// to the uplink while packets already in the shim device still find
@@ -603,6 +606,42 @@ func (d *DataPlane) RefreshRoutes() error {
 		errs = append(errs, d.setRoute(m, r))
 	}
 	return errors.Join(errs...)
+}
+
+// KeepNeighbours keeps the next hops of the fast-reroute pairs resolved
+// (see warmNeighbours): a neighbour entry unused for long may be collected,
+// and the first packets of a move would be lost while it is resolved
+// again. Call it every few tens of seconds; it costs one neighbour-table
+// read per uplink.
+func (d *DataPlane) KeepNeighbours() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return ErrClosed
+	}
+	if !d.cfg.FastReroute {
+		return nil
+	}
+	seen := map[route]bool{}
+	var routes []route
+	var k shim6PairKey
+	var v shim6PairVal
+	it := d.objs.PairMap.Iterate()
+	for it.Next(&k, &v) {
+		r := route{ifindex: int(v.Ifindex)}
+		if v.Nh.Family == afInet6 {
+			r.nexthop = netip.AddrFrom16(v.Nh.Addr)
+		}
+		if !seen[r] {
+			seen[r] = true
+			routes = append(routes, r)
+		}
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("read pair_map: %w", err)
+	}
+	d.warmNeighbours(routes)
+	return nil
 }
 
 // setRoute changes the uplink and next hop of a mapping's out_map entry,
