@@ -24,6 +24,10 @@ import (
 // the current pair. What the data plane does ahead of REAP is only a
 // guess of the pair REAP will confirm, limited to verified locators.
 
+// frMaxRetries bounds the explorations of one move that end without any
+// confirmation (frCheck) before the move is undone.
+const frMaxRetries = 3
+
 // frState is a context's fast-reroute state, allocated at its first move.
 type frState struct {
 	// pending: the data plane moved traffic to pair and no mapping has
@@ -32,6 +36,11 @@ type frState struct {
 	follow  bool // the move followed the peer (EventPeerMoved)
 	pair    dataplane.Pair
 	since   int64
+	// cur and hold: the current pair and REAP's HintHold when the move
+	// was made; a confirmation by the peer changes one of them.
+	cur     dataplane.Pair
+	hold    int64
+	retries uint8
 	// peerPair: a pair the peer is known to send on although it is not
 	// our current one, so that its payload there does not make the data
 	// plane follow: our previous pair after a switch (the peer leaves it
@@ -128,7 +137,33 @@ func (e *Engine) frCheck(c *Context, now time.Time) {
 	if c.reap == nil || !c.installed || c.dead {
 		return
 	}
-	if c.fr != nil && c.fr.pending && c.reap.State() == reap.Operational {
+	if f := c.fr; f != nil && f.pending && c.reap.State() == reap.Operational {
+		confirmed := ns(c.reap.HintHold()) != f.hold || c.lpLocal != f.cur.Local || c.lpPeer != f.cur.Peer
+		if !confirmed {
+			// REAP went Operational on a probe that reported none of
+			// ours (RFC 5534 §6.8: the current pair is then
+			// unchanged; a peer that entered InboundOk on payload has
+			// no probe of ours to report): no evidence for the
+			// current pair nor against the moved one, which is the
+			// better guess (an RTO or the peer's own move led there).
+			// The move stays; the peer's next probes report ours and
+			// REAP chooses. If none comes within a Send Timeout,
+			// explore again with the moved pair first (a new episode:
+			// reports of the old one no longer count), at most
+			// frMaxRetries times, then undo.
+			if ns(now)-f.since < int64(c.reap.SendTimeout()) {
+				return
+			}
+			if f.retries < frMaxRetries {
+				f.retries++
+				f.since = ns(now)
+				f.hold = ns(c.reap.HintHold())
+				e.emit(Event{Time: now, Kind: EventReapState, Local: c.lpLocal, Peer: c.lpPeer,
+					Reason: "fast reroute: nothing confirmed; exploring " + f.pair.String() + " again"}, c)
+				e.reapApply(c, now, c.reap.FastReroute(now, reap.Pair{Local: f.pair.Local, Peer: f.pair.Peer}, e.acts[:0]))
+				return
+			}
+		}
 		e.install(c, now)
 		return
 	}
@@ -162,7 +197,12 @@ func (e *Engine) fastReroute(now time.Time, ev dataplane.Event) {
 	if c.fr == nil {
 		c.fr = &frState{}
 	}
-	c.fr.pending, c.fr.follow, c.fr.pair, c.fr.since = true, follow, p, ns(now)
+	f := c.fr
+	f.pending, f.follow, f.pair, f.since, f.retries = true, follow, p, ns(now), 0
+	f.cur = dataplane.Pair{Local: c.lpLocal, Peer: c.lpPeer}
+	if c.reap != nil {
+		f.hold = ns(c.reap.HintHold())
+	}
 	why := "fast reroute: traffic moved to " + p.String() + " (ULP trouble)"
 	if follow {
 		why = "fast reroute: the peer moved, traffic follows to " + p.String()

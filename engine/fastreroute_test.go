@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/goshim6/goshim6/dataplane"
+	"github.com/goshim6/goshim6/wire"
 )
 
 // frHosts establishes A->B with fast reroute on both (A: a1, a2; B: b1,
@@ -193,4 +194,43 @@ func TestFastRerouteStaleOrUnusable(t *testing.T) {
 	if _, _, ok := ca.frPair(); ok {
 		t.Fatal("move still pending")
 	}
+}
+
+// REAP can go Operational on a peer probe that reports none of ours (a
+// peer that entered InboundOk on payload, RFC 5534 §6.1; §6.8: the current
+// pair is then unchanged). That is no evidence for the current pair: a
+// pending move is kept and explored again, and confirmed when the peer
+// reports it.
+func TestFastRerouteNotUndoneWithoutEvidence(t *testing.T) {
+	n, a, b, ca, cb := frHosts(t)
+	a1, a2, b1, b2 := a.addrs[0], a.addrs[1], b.addrs[0], b.addrs[1]
+	n.filter = func(p pkt) bool { return p.src != a1 && p.dst != a1 }
+	installs := 0
+	a.e.deps.DataPlane = countingDP{a.dp, &installs}
+	a.e.HandleDataPlaneEvent(n.now, dataplane.Event{Kind: dataplane.EventFastReroute, Src: a1, Dst: b1,
+		Tag: ca.localTag, Pair: dataplane.Pair{Local: a2, Peer: b2}, Time: n.now})
+	// Before B's answer arrives: a probe from B that reports nothing.
+	raw, err := wire.Marshal(&wire.Probe{ReceiverTag: ca.localTag, State: wire.StateInboundOk,
+		Sent: []wire.ProbeRecord{{Src: b2, Dst: a2, Nonce: 7}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.e.HandlePacket(n.now, b2, a2, raw)
+	if installs != 0 || ca.lpLocal != a1 {
+		t.Fatalf("move undone on no evidence: %d installs, A on %v", installs, ca.lpLocal)
+	}
+	if _, _, ok := ca.frPair(); !ok {
+		t.Fatal("move no longer pending")
+	}
+	n.run(200 * time.Millisecond)
+	if ca.lpLocal != a2 || ca.lpPeer != b2 {
+		t.Fatalf("A on %v>%v, want a2>b2", ca.lpLocal, ca.lpPeer)
+	}
+	if st := a.e.Stats(); st.FastReroutesConfirmed != 1 || st.FastReroutesUndone != 0 {
+		for _, ev := range a.events {
+			t.Logf("%v %s %v>%v %s", ev.Time.Sub(t0), ev.Kind, ev.Local, ev.Peer, ev.Reason)
+		}
+		t.Fatalf("stats %+v", st)
+	}
+	_ = cb
 }

@@ -377,7 +377,7 @@ func (d *DataPlane) Install(m dataplane.Mapping) error {
 			return err
 		}
 		if d.cfg.FastReroute {
-			d.warmNeighbours([]route{r})
+			_ = d.warmNeighbours([]route{r})
 		}
 	}
 	// Leaving the shim device: first the rules, so that sockets re-route
@@ -525,11 +525,12 @@ func (d *DataPlane) installPairs(m dataplane.Mapping, outbound bool) frInstall {
 	routes := d.resolveAll(want)
 	fr.pass = routes[len(routes)-1]
 	want, routes = want[:len(want)-1], routes[:len(routes)-1]
+	macs := d.warmNeighbours(routes)
 	for i, p := range want {
 		if routes[i].ifindex == 0 {
 			continue
 		}
-		if err := d.objs.PairMap.Put(pairMapKey(m.LocalTag, p), pairMapValue(routes[i])); err != nil {
+		if err := d.putPair(pairMapKey(m.LocalTag, p), routes[i], macs); err != nil {
 			d.log.Warn("fast reroute pair", "tag", m.LocalTag, "pair", p, "err", err)
 			continue
 		}
@@ -537,7 +538,6 @@ func (d *DataPlane) installPairs(m dataplane.Mapping, outbound bool) frInstall {
 		fr.backup = fr.backup || p == m.Backup
 	}
 	fr.follow = len(fr.pairs) > 0 && len(m.Pairs) > 0
-	d.warmNeighbours(routes)
 	return fr
 }
 
@@ -588,12 +588,12 @@ func (d *DataPlane) RefreshRoutes() error {
 		}
 		if ps := d.pairs[m.LocalTag]; len(ps) > 0 {
 			routes := d.resolveAll(ps)
+			macs := d.warmNeighbours(routes)
 			for i, r := range routes {
 				if r.ifindex != 0 {
-					errs = append(errs, d.objs.PairMap.Put(pairMapKey(m.LocalTag, ps[i]), pairMapValue(r)))
+					errs = append(errs, d.putPair(pairMapKey(m.LocalTag, ps[i]), r, macs))
 				}
 			}
-			d.warmNeighbours(routes)
 		}
 		if !m.Shimmed() {
 			continue
@@ -609,10 +609,11 @@ func (d *DataPlane) RefreshRoutes() error {
 }
 
 // KeepNeighbours keeps the next hops of the fast-reroute pairs resolved
-// (see warmNeighbours): a neighbour entry unused for long may be collected,
-// and the first packets of a move would be lost while it is resolved
-// again. Call it every few tens of seconds; it costs one neighbour-table
-// read per uplink.
+// and their link-layer addresses in pair_map up to date (see
+// warmNeighbours): a neighbour entry unused for long may be collected, and
+// the first packets of a move would be lost while it is resolved again.
+// Call it every few tens of seconds; it reads pair_map and one neighbour
+// table per uplink, and writes only entries whose addresses changed.
 func (d *DataPlane) KeepNeighbours() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -622,7 +623,12 @@ func (d *DataPlane) KeepNeighbours() error {
 	if !d.cfg.FastReroute {
 		return nil
 	}
-	seen := map[route]bool{}
+	type entry struct {
+		k shim6PairKey
+		v shim6PairVal
+		r route
+	}
+	var entries []entry
 	var routes []route
 	var k shim6PairKey
 	var v shim6PairVal
@@ -632,16 +638,21 @@ func (d *DataPlane) KeepNeighbours() error {
 		if v.Nh.Family == afInet6 {
 			r.nexthop = netip.AddrFrom16(v.Nh.Addr)
 		}
-		if !seen[r] {
-			seen[r] = true
-			routes = append(routes, r)
-		}
+		entries = append(entries, entry{k, v, r})
+		routes = append(routes, r)
 	}
 	if err := it.Err(); err != nil {
 		return fmt.Errorf("read pair_map: %w", err)
 	}
-	d.warmNeighbours(routes)
-	return nil
+	macs := d.warmNeighbours(routes)
+	var errs []error
+	for _, e := range entries {
+		la, ok := macs[e.r]
+		if ok && (e.v.Flags&pairFlagMAC == 0 || e.v.Dmac != la.dst || e.v.Smac != la.src) {
+			errs = append(errs, d.putPair(e.k, e.r, macs))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // setRoute changes the uplink and next hop of a mapping's out_map entry,

@@ -19,6 +19,7 @@ const (
 	outFlagFollow  = 4 // OUT_F_FOLLOW
 	outFlagPass    = 8 // OUT_F_PASS
 	inFlagFollow   = 1 // IN_F_FOLLOW
+	pairFlagMAC    = 1 // PAIR_F_MAC
 
 	cfgFlagUnknownTagPass  = 1 // CFG_F_UNKNOWN_TAG_PASS
 	cfgFlagNoICMPTranslate = 2 // CFG_F_NO_ICMP_TRANSLATE

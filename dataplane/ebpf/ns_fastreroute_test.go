@@ -20,6 +20,26 @@ func frContextPair(a, b *host, ta, tb uint64) (dataplane.Mapping, dataplane.Mapp
 	return ma, mb
 }
 
+// pairsHaveMAC reports whether every pair_map entry of x has its next
+// hop's link-layer address.
+func pairsHaveMAC(t testing.TB, x *host) bool {
+	t.Helper()
+	var k shim6PairKey
+	var v shim6PairVal
+	n := 0
+	it := x.dp.objs.PairMap.Iterate()
+	for it.Next(&k, &v) {
+		if v.Flags&pairFlagMAC == 0 {
+			return false
+		}
+		n++
+	}
+	if err := it.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return n > 0
+}
+
 // TestFastReroute: a byte-exact TCP stream a -> b over the ULIDs (not
 // shimmed, so its packets go straight to the provider-1 uplink); a's
 // provider-1 link is blackholed both ways. TCP's first retransmission
@@ -37,6 +57,21 @@ func TestFastReroute(t *testing.T) {
 	a.install(ma)
 	b.install(mb)
 	eva, evb := collectEvents(t, a), collectEvents(t, b)
+	// Install started resolving the backup pairs' next hops; once they
+	// answered, the upkeep records their link-layer addresses, with which
+	// a move sends directly (shim6.c fr_redirect).
+	for _, x := range []*host{a, b} {
+		deadline := time.Now().Add(5 * time.Second)
+		for !pairsHaveMAC(t, x) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: next hops of the backup pairs not resolved", x.h.Name)
+			}
+			time.Sleep(20 * time.Millisecond)
+			if err := x.dp.KeepNeighbours(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	s := startStream(t, a, b)
 	s.progress(t, 8<<20, "on the ULIDs")
 	for _, x := range []*host{a, b} {

@@ -70,7 +70,8 @@ type shim6FrVal struct {
 	Ifindex  uint32
 	Gen      uint32
 	Flags    uint32
-	Pad      uint32
+	Dmac     [6]uint8
+	Smac     [6]uint8
 	_        [4]byte
 	SinceNs  uint64
 	LocalTag uint64
@@ -138,6 +139,9 @@ type shim6PairVal struct {
 		Addr   [16]uint8
 	}
 	Ifindex uint32
+	Dmac    [6]uint8
+	Smac    [6]uint8
+	Flags   uint32
 }
 
 type shim6Ratelimit struct {

@@ -251,30 +251,49 @@ func (d *DataPlane) resolveAll(pairs []dataplane.Pair) []route {
 	return out
 }
 
+// linkAddr is a resolved next hop: its link-layer address and the
+// uplink's.
+type linkAddr struct {
+	dst, src [6]byte
+}
+
 // warmNeighbours makes sure the next hops of the given routes have a
 // usable neighbour entry, or starts resolving them (RTM_NEWNEIGH with
-// NTF_USE, as a packet to them would). bpf_redirect_neigh sends at once
-// through a resolved (or stale) entry; a packet that has to wait for
-// resolution is queued with the route it came with and, once the
-// neighbour answers, sent by that route's neighbour instead (the shim
-// device, or the old uplink's gateway): lost. So the routes a fast reroute
-// may take are resolved ahead of time.
-func (d *DataPlane) warmNeighbours(routes []route) {
+// NTF_USE, as a packet to them would), and returns the link-layer
+// addresses of those that are resolved. A move sends with them directly
+// (see fr_redirect in shim6.c): bpf_redirect_neigh queues a packet whose
+// neighbour is unresolved (a provider that just came back) and the queue
+// is later sent by the neighbour of the route the packet came with: lost.
+func (d *DataPlane) warmNeighbours(routes []route) map[route]linkAddr {
+	out := make(map[route]linkAddr)
 	byLink := make(map[int][]netlink.Neigh)
+	own := make(map[int]net.HardwareAddr)
 	for _, r := range routes {
 		if r.ifindex == 0 || !r.nexthop.IsValid() {
+			continue
+		}
+		if _, done := out[r]; done {
 			continue
 		}
 		ns, ok := byLink[r.ifindex]
 		if !ok {
 			ns, _ = d.nl.NeighList(r.ifindex, netlink.FAMILY_V6)
 			byLink[r.ifindex] = ns
+			if l, err := d.nl.LinkByIndex(r.ifindex); err == nil {
+				own[r.ifindex] = l.Attrs().HardwareAddr
+			}
 		}
 		usable := false
 		for _, n := range ns {
 			if a, ok := netip.AddrFromSlice(n.IP); ok && a.Unmap() == r.nexthop &&
 				n.State&(netlink.NUD_REACHABLE|netlink.NUD_STALE|netlink.NUD_DELAY|netlink.NUD_PROBE|netlink.NUD_PERMANENT|netlink.NUD_NOARP) != 0 {
 				usable = true
+				if len(n.HardwareAddr) == 6 && len(own[r.ifindex]) == 6 {
+					var la linkAddr
+					copy(la.dst[:], n.HardwareAddr)
+					copy(la.src[:], own[r.ifindex])
+					out[r] = la
+				}
 				break
 			}
 		}
@@ -286,6 +305,23 @@ func (d *DataPlane) warmNeighbours(routes []route) {
 			d.log.Debug("fast reroute: resolve next hop", "ifindex", r.ifindex, "nexthop", r.nexthop, "err", err)
 		}
 	}
+	return out
+}
+
+// putPair writes one pair_map entry; a next hop that is not resolved now
+// keeps the link-layer addresses it had (the provider may be down).
+func (d *DataPlane) putPair(k shim6PairKey, r route, macs map[route]linkAddr) error {
+	v := pairMapValue(r)
+	if la, ok := macs[r]; ok {
+		v.Dmac, v.Smac, v.Flags = la.dst, la.src, pairFlagMAC
+	} else {
+		var old shim6PairVal
+		if d.objs.PairMap.Lookup(k, &old) == nil && old.Flags&pairFlagMAC != 0 &&
+			old.Ifindex == v.Ifindex && old.Nh == v.Nh {
+			v.Dmac, v.Smac, v.Flags = old.Dmac, old.Smac, pairFlagMAC
+		}
+	}
+	return d.objs.PairMap.Put(k, v)
 }
 
 // isULIDPair reports whether an installed default context has this ULID

@@ -275,6 +275,28 @@ static __always_inline struct fr_val *fr_active(const struct ulid_pair *k, const
 	return fr;
 }
 
+/* Sends a packet of a moved pair (Ethernet at offset 0) out of its uplink.
+ * With the next hop's link-layer address known (FR_MAC) the frame is
+ * addressed directly and redirected: a neighbour entry that failed while
+ * the provider was down would make bpf_redirect_neigh queue the packet for
+ * resolution, and a queued packet is later sent by the neighbour of the
+ * route it came with (the shim device's, or the old uplink's gateway):
+ * lost. Without it, bpf_redirect_neigh to the next hop. */
+static __always_inline long fr_redirect(struct __sk_buff *skb, const struct fr_val *fr)
+{
+	if (fr->flags & FR_MAC) {
+		void *data = (void *)(long)skb->data;
+		void *data_end = (void *)(long)skb->data_end;
+		struct ethhdr *eth = data;
+		if ((void *)(eth + 1) > data_end)
+			return TC_ACT_SHOT;
+		__builtin_memcpy(eth->h_dest, fr->dmac, ETH_ALEN);
+		__builtin_memcpy(eth->h_source, fr->smac, ETH_ALEN);
+		return bpf_redirect(fr->ifindex, 0);
+	}
+	return bpf_redirect_neigh(fr->ifindex, (struct bpf_redir_neigh *)&fr->nh, sizeof(fr->nh), 0);
+}
+
 /* Records a move of k's outbound traffic to (local, peer), if the pair is
  * one of the context's (pair_map). Returns 0 on success. */
 static __always_inline int fr_move(const struct ulid_pair *k, const struct out_val *v,
@@ -295,8 +317,9 @@ static __always_inline int fr_move(const struct ulid_pair *k, const struct out_v
 	n.nh = r->nh;
 	n.ifindex = r->ifindex;
 	n.gen = v->gen;
-	n.flags = flags;
-	n.pad = 0;
+	n.flags = flags | ((r->flags & PAIR_F_MAC) ? FR_MAC : 0);
+	__builtin_memcpy(n.dmac, r->dmac, ETH_ALEN);
+	__builtin_memcpy(n.smac, r->smac, ETH_ALEN);
 	n.since_ns = bpf_ktime_get_ns();
 	n.local_tag = v->local_tag;
 	if (bpf_map_update_elem(&fr_map, k, &n, BPF_ANY))
@@ -535,7 +558,8 @@ static __always_inline int shim_packet(struct __sk_buff *skb)
 	}
 	if (!shim) {
 		count(STAT_OUT_PASS);
-		return bpf_redirect_neigh(ifindex, (struct bpf_redir_neigh *)nh, sizeof(*nh), 0);
+		return fr ? fr_redirect(skb, fr) :
+			    bpf_redirect_neigh(ifindex, (struct bpf_redir_neigh *)nh, sizeof(*nh), 0);
 	}
 	switch (rewrite(skb, v->shim_hdr, loc_l, loc_p)) {
 	case RW_OK:
@@ -553,8 +577,10 @@ static __always_inline int shim_packet(struct __sk_buff *skb)
 		return TC_ACT_SHOT;
 	}
 	count(STAT_OUT_SHIMMED);
-	if (fr)
+	if (fr) {
 		count(STAT_FR_OUT_SHIM);
+		return fr_redirect(skb, fr);
+	}
 	return bpf_redirect_neigh(ifindex, (struct bpf_redir_neigh *)nh, sizeof(*nh), 0);
 
 not_ipv6:
@@ -624,7 +650,7 @@ int shim6_reroute(struct __sk_buff *skb)
 		if (fr->ifindex == skb->ifindex)
 			return TC_ACT_OK;
 		count(STAT_FR_OUT);
-		return bpf_redirect_neigh(fr->ifindex, (struct bpf_redir_neigh *)&fr->nh, sizeof(fr->nh), 0);
+		return fr_redirect(skb, fr);
 	}
 	if (skb->gso_segs > 1) {
 		count(STAT_FR_GSO);
@@ -646,7 +672,7 @@ int shim6_reroute(struct __sk_buff *skb)
 		return TC_ACT_SHOT;
 	}
 	count(STAT_FR_OUT);
-	return bpf_redirect_neigh(fr->ifindex, (struct bpf_redir_neigh *)&fr->nh, sizeof(fr->nh), 0);
+	return fr_redirect(skb, fr);
 }
 
 /* RFC 5533 §8: an ICMPv6 error whose packet in error carries our payload

@@ -86,13 +86,15 @@ struct fr_val {
 	__u32 ifindex;
 	__u32 gen;
 	__u32 flags; /* FR_* */
-	__u32 pad;
+	__u8 dmac[6]; /* the next hop's and the uplink's MAC (FR_MAC) */
+	__u8 smac[6];
 	__u64 since_ns;
 	__u64 local_tag;
 };
 
 #define FR_REROUTED 1  /* a TCP RTO moved it to the backup pair */
 #define FR_FOLLOWING 2 /* it follows the peer */
+#define FR_MAC 4       /* dmac/smac known: send without neighbour lookup */
 
 /* pair_map: the pairs a context may use (REAP's candidates: a usable local
  * locator, a verified peer locator) and their routes. */
@@ -105,7 +107,16 @@ struct pair_key {
 struct pair_val {
 	struct nexthop nh;
 	__u32 ifindex;
+	/* The next hop's link-layer address as last resolved, and the
+	 * uplink's (PAIR_F_MAC): a move sends with them directly, so that a
+	 * neighbour entry that failed while the provider was down does not
+	 * lose the first packets. */
+	__u8 dmac[6];
+	__u8 smac[6];
+	__u32 flags;
 };
+
+#define PAIR_F_MAC 1
 
 /* icmp_map key: what the "packet in error" of an ICMPv6 error about a packet
  * we sent shimmed carries (RFC 5533 §8, §12.4). */

@@ -49,6 +49,7 @@ type bench struct {
 	ulidA      netip.Addr
 	ulidB      netip.Addr
 	altA, altB netip.Addr
+	fr         bool // loaded with fast reroute
 }
 
 func main() {
@@ -95,7 +96,13 @@ type scenario struct {
 	clean func() error
 }
 
-func (x *bench) load(xdp bool, off dpebpf.Offload) error {
+func (x *bench) load(xdp bool, off dpebpf.Offload) error { return x.loadFR(xdp, off, false) }
+
+// loadFR loads both data planes, with fast reroute (shim6_reroute on the
+// uplinks' egress) when fr is set; install then gives the mappings their
+// backup and pairs.
+func (x *bench) loadFR(xdp bool, off dpebpf.Offload, fr bool) error {
+	x.fr = fr
 	x.unload()
 	var err error
 	for _, h := range []*netns.Host{x.a, x.b} {
@@ -106,6 +113,7 @@ func (x *bench) load(xdp bool, off dpebpf.Offload) error {
 			XDP:            xdp,
 			ShimOffload:    off,
 			DisableTrigger: true,
+			FastReroute:    fr,
 		}
 		dp, lerr := dpebpf.Load(cfg)
 		if lerr != nil {
@@ -137,6 +145,14 @@ func (x *bench) install(shim bool) error {
 	if shim {
 		ma.LocalLocator, ma.PeerLocator = x.altA, x.altB
 		mb.LocalLocator, mb.PeerLocator = x.altB, x.altA
+	}
+	if x.fr {
+		ma.Pairs = []dataplane.Pair{{Local: x.ulidA, Peer: x.ulidB}, {Local: x.altA, Peer: x.altB}}
+		mb.Pairs = []dataplane.Pair{{Local: x.ulidB, Peer: x.ulidA}, {Local: x.altB, Peer: x.altA}}
+		ma.Backup, mb.Backup = ma.Pairs[1], mb.Pairs[1]
+		if shim {
+			ma.Backup, mb.Backup = ma.Pairs[0], mb.Pairs[0]
+		}
 	}
 	if err := x.dpa.Install(ma); err != nil {
 		return err
@@ -177,6 +193,12 @@ func (x *bench) scenarios() []scenario {
 		}, func() error { return x.senderOffload("tso", "on") }},
 		{"plain, data plane loaded, context on the ULIDs", func() error {
 			if err := x.load(false, dpebpf.OffloadGSO); err != nil {
+				return err
+			}
+			return x.install(false)
+		}, none},
+		{"plain, data plane with fast reroute, context on the ULIDs", func() error {
+			if err := x.loadFR(false, dpebpf.OffloadGSO, true); err != nil {
 				return err
 			}
 			return x.install(false)
@@ -372,12 +394,14 @@ func (x *bench) run() error {
 		name    string
 		xdp     bool
 		shimmed bool
+		fr      bool
 	}{
-		{"plain, context on the ULIDs", false, false},
-		{"shimmed", false, true},
-		{"shimmed, XDP strip", true, true},
+		{"plain, context on the ULIDs", false, false, false},
+		{"plain, context on the ULIDs, fast reroute", false, false, true},
+		{"shimmed", false, true, false},
+		{"shimmed, XDP strip", true, true, false},
 	} {
-		if err := x.load(c.xdp, dpebpf.OffloadGSO); err != nil {
+		if err := x.loadFR(c.xdp, dpebpf.OffloadGSO, c.fr); err != nil {
 			return err
 		}
 		if err := x.install(c.shimmed); err != nil {
