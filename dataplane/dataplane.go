@@ -60,10 +60,13 @@ type Mapping struct {
 	// listed, outbound traffic follows it (EventPeerMoved). Empty: never.
 	Pairs []Pair
 	// PeerPair is a pair, seen from this host (Local is ours), on which
-	// the peer is known to send although it is not the current pair (the
-	// engine chose another one after the peer moved there): arrivals on
-	// it do not move outbound traffic again. Zero: none.
+	// the peer is known to send although it is not the current pair (our
+	// previous pair, which the peer leaves a round trip after our switch;
+	// or one the engine rejected after the peer moved there): arrivals on
+	// it do not move outbound traffic. Zero: none.
 	PeerPair Pair
+	// PeerPairUntil ends PeerPair (zero: it lasts until the next Install).
+	PeerPairUntil time.Time
 }
 
 // Pair is a locator pair seen from this host: packets go from Local (ours)

@@ -368,11 +368,14 @@ func (d *Memory) ReportULPTrouble(local, peer netip.Addr) {
 // follow moves the outbound traffic of a default context to pair (ours
 // first), the reverse of the pair a payload packet of the peer arrived on,
 // if that is another pair than the current one, one of the context's
-// Pairs, not PeerPair, and the traffic has not moved there (or by fast
+// Pairs, not PeerPair (before PeerPairUntil), and the traffic has not moved there (or by fast
 // reroute) already; it raises EventPeerMoved. Called with d.mu held.
 func (d *Memory) follow(e *memEntry, pair Pair, now time.Time) {
 	m := &e.m
-	if m.FII != 0 || pair == m.Current() || pair == m.PeerPair || !slices.Contains(m.Pairs, pair) {
+	if m.FII != 0 || pair == m.Current() || !slices.Contains(m.Pairs, pair) {
+		return
+	}
+	if pair == m.PeerPair && (m.PeerPairUntil.IsZero() || now.Before(m.PeerPairUntil)) {
 		return
 	}
 	if e.fr != nil && (e.fr.pair == pair || !e.fr.follow) {

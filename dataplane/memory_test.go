@@ -252,7 +252,19 @@ func TestMemoryFastReroute(t *testing.T) {
 	if len(evs) != 0 {
 		t.Fatalf("followed PeerPair: %+v", evs)
 	}
-	if st := d.Stats(); st.FastReroutes != 1 || st.PeerMoves != 1 {
+	// Until PeerPairUntil only.
+	m.PeerPairUntil = c.t.Add(time.Second)
+	if err := d.Install(m); err != nil {
+		t.Fatal(err)
+	}
+	in(locB2, ulidA)
+	c.t = c.t.Add(2 * time.Second)
+	in(locB2, ulidA)
+	drain()
+	if len(evs) != 1 || evs[0].Kind != dataplane.EventPeerMoved {
+		t.Fatalf("after PeerPairUntil: %+v", evs)
+	}
+	if st := d.Stats(); st.FastReroutes != 1 || st.PeerMoves != 2 {
 		t.Fatalf("stats %+v", st)
 	}
 }

@@ -47,18 +47,32 @@ type frState struct {
 	// one round trip later), or a pair we followed it to but REAP chose
 	// another one (a unidirectional failure).
 	peerPair dataplane.Pair
+	// peerUntil ends peerPair (0: until the next switch).
+	peerUntil int64
 }
 
-// frSwitched records that the current pair of c is about to change from
-// (local, peer): the peer may still send on it for a while.
-func (e *Engine) frSwitched(c *Context, local, peer netip.Addr) {
+// frSwitched records that the current pair of c changes from (local,
+// peer) at now: the peer may still send on it for about a round trip
+// (until it has our probe and switches too), which must not make the data
+// plane follow it back. The exploration that led here took at least a
+// round trip; twice its length (at least 50 ms, at most a Send Timeout)
+// bounds that.
+func (e *Engine) frSwitched(c *Context, now time.Time, local, peer netip.Addr) {
 	if !e.cfg.FastReroute || c.fii != 0 {
 		return
 	}
 	if c.fr == nil {
 		c.fr = &frState{}
 	}
+	d := 50 * time.Millisecond
+	if c.reap != nil {
+		if b := c.reap.EpisodeStart(); !b.IsZero() && now.Sub(b) > d/2 {
+			d = 2 * now.Sub(b)
+		}
+		d = min(d, c.reap.SendTimeout())
+	}
 	c.fr.peerPair = dataplane.Pair{Local: local, Peer: peer}
+	c.fr.peerUntil = ns(now.Add(d))
 }
 
 // frFields fills the fast-reroute fields of the mapping of c: the
@@ -96,8 +110,11 @@ func (e *Engine) frFields(c *Context, m *dataplane.Mapping) {
 	}
 	m.BackupAfter = c.reap.HintHold()
 	c.frAfter, c.frOn = ns(m.BackupAfter), true
-	if c.fr != nil {
+	if c.fr != nil && c.fr.peerPair.IsValid() {
 		m.PeerPair = c.fr.peerPair
+		if c.fr.peerUntil != 0 {
+			m.PeerPairUntil = fromNS(c.fr.peerUntil)
+		}
 	}
 }
 
@@ -115,7 +132,7 @@ func (e *Engine) frResolve(c *Context, now time.Time) {
 		if f.follow {
 			// The peer moved there first: it no longer sends on
 			// our previous pair.
-			f.peerPair = dataplane.Pair{}
+			f.peerPair, f.peerUntil = dataplane.Pair{}, 0
 		}
 		e.emit(Event{Time: now, Kind: EventReapState, Local: c.lpLocal, Peer: c.lpPeer,
 			Reason: "fast reroute confirmed: " + f.pair.String()}, c)
@@ -123,7 +140,9 @@ func (e *Engine) frResolve(c *Context, now time.Time) {
 	}
 	e.stats.FastReroutesUndone++
 	if f.follow {
-		f.peerPair = f.pair
+		// REAP rejected the pair the peer sends on: not followed
+		// again (until the next switch).
+		f.peerPair, f.peerUntil = f.pair, 0
 	}
 	e.emit(Event{Time: now, Kind: EventReapState, Local: c.lpLocal, Peer: c.lpPeer,
 		Reason: "fast reroute undone: back from " + f.pair.String() + " to " + c.lpLocal.String() + " > " + c.lpPeer.String()}, c)

@@ -79,6 +79,10 @@ func TestFastRerouteConfirmed(t *testing.T) {
 	if m.PeerPair != (dataplane.Pair{Local: a1, Peer: b1}) {
 		t.Fatalf("PeerPair %v, want the previous pair a1>b1", m.PeerPair)
 	}
+	// For a while only: the peer may move back there later.
+	if m.PeerPairUntil.IsZero() || m.PeerPairUntil.After(n.now.Add(time.Second)) {
+		t.Fatalf("PeerPairUntil %v (now %v)", m.PeerPairUntil, n.now)
+	}
 	// The peer confirmed the new pair: hints are stale for a while, and
 	// so is the backup.
 	if !m.BackupAfter.After(n.now) {
@@ -165,8 +169,8 @@ func TestPeerMovedUndoneRemembersPeerPair(t *testing.T) {
 	if st := b.e.Stats(); st.FastReroutesUndone != 1 {
 		t.Fatalf("stats %+v", st)
 	}
-	if m := b.dp.maps[cb.localTag]; m.PeerPair != (dataplane.Pair{Local: b2, Peer: a2}) {
-		t.Fatalf("PeerPair %v, want b2>a2", m.PeerPair)
+	if m := b.dp.maps[cb.localTag]; m.PeerPair != (dataplane.Pair{Local: b2, Peer: a2}) || !m.PeerPairUntil.IsZero() {
+		t.Fatalf("PeerPair %v until %v, want b2>a2 for good", m.PeerPair, m.PeerPairUntil)
 	}
 }
 

@@ -252,7 +252,7 @@ func (e *Engine) switchPair(c *Context, now time.Time, local, peer netip.Addr, w
 	if c.lpLocal == local && c.lpPeer == peer {
 		return true
 	}
-	e.frSwitched(c, c.lpLocal, c.lpPeer)
+	e.frSwitched(c, now, c.lpLocal, c.lpPeer)
 	c.lpLocal, c.lpPeer = local, peer
 	e.stats.LocatorSwitches++
 	e.install(c, now)

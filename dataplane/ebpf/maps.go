@@ -138,6 +138,10 @@ func frIn(v *shim6InVal, m dataplane.Mapping, follow bool) {
 	if m.PeerPair.IsValid() {
 		v.AccLocal = m.PeerPair.Local.As16()
 		v.AccPeer = m.PeerPair.Peer.As16()
+		if !m.PeerPairUntil.IsZero() {
+			// Already over: 1, in the past of any running clock.
+			v.AccUntilNs = max(monoNs(m.PeerPairUntil), 1)
+		}
 	}
 }
 

@@ -272,6 +272,13 @@ func TestInFollow(t *testing.T) {
 	if fr, _ := frOf(t, objs, frPlain); fr.Gen == 8 {
 		t.Fatalf("followed PeerPair: %+v", fr)
 	}
+	// A PeerPair whose time is over is followed again.
+	m.PeerPairUntil = time.Now().Add(-time.Second)
+	installFR(t, objs, m, 8)
+	strip(locB, ulidA)
+	if fr, _ := frOf(t, objs, frPlain); fr.Gen != 8 || fr.LocalLoc != ulidA.As16() || fr.PeerLoc != locB.As16() {
+		t.Fatalf("PeerPair past its time not followed: %+v", fr)
+	}
 	// Peer back on the ULIDs while we are shimmed (no header): followed.
 	sh := shimmed
 	sh.Backup, sh.Pairs = p11, []dataplane.Pair{p22, p11}

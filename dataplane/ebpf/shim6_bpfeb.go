@@ -91,16 +91,17 @@ type shim6IcmpVal struct {
 }
 
 type shim6InVal struct {
-	_         structs.HostLayout
-	PeerUlid  [16]uint8
-	LocalUlid [16]uint8
-	LocalLoc  [16]uint8
-	PeerLoc   [16]uint8
-	PeerTag   uint64
-	Fii       uint32
-	Flags     uint32
-	AccLocal  [16]uint8
-	AccPeer   [16]uint8
+	_          structs.HostLayout
+	PeerUlid   [16]uint8
+	LocalUlid  [16]uint8
+	LocalLoc   [16]uint8
+	PeerLoc    [16]uint8
+	PeerTag    uint64
+	Fii        uint32
+	Flags      uint32
+	AccLocal   [16]uint8
+	AccPeer    [16]uint8
+	AccUntilNs uint64
 }
 
 type shim6OutVal struct {

@@ -330,6 +330,15 @@ func (m *Machine) FastReroute(now time.Time, p Pair, out []Action) []Action {
 	return out
 }
 
+// EpisodeStart returns when the current (or last) exploration episode
+// began; zero if there was none.
+func (m *Machine) EpisodeStart() time.Time {
+	if m.ex == nil || m.ex.began == 0 {
+		return time.Time{}
+	}
+	return tm(m.ex.began)
+}
+
 // HintHold returns the instant until which a ULP hint is stale if the
 // machine is Operational then (see HintStale); zero if none.
 func (m *Machine) HintHold() time.Time {

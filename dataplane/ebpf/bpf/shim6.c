@@ -822,14 +822,15 @@ static __always_inline void follow(__u64 tag, const struct in_val *iv, const __u
 
 /* Whether payload of the peer from src to dst may make the context follow:
  * it may (IN_F_FOLLOW) and the pair is neither the current one nor the one
- * the peer is known to use. */
+ * the peer is known to use (for now). */
 static __always_inline int may_follow(const struct in_val *iv, const __u8 *src, const __u8 *dst)
 {
 	if (!(iv->flags & IN_F_FOLLOW))
 		return 0;
 	if (eq16(iv->peer_loc, src) && eq16(iv->local_loc, dst))
 		return 0;
-	if (eq16(iv->acc_peer, src) && eq16(iv->acc_local, dst))
+	if (eq16(iv->acc_peer, src) && eq16(iv->acc_local, dst) &&
+	    (iv->acc_until_ns == 0 || bpf_ktime_get_ns() < iv->acc_until_ns))
 		return 0;
 	return 1;
 }

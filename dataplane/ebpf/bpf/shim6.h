@@ -68,9 +68,11 @@ struct in_val {
 	__u32 fii;
 	__u32 flags; /* IN_F_* */
 	/* A pair (our locator, the peer's) the peer is known to send on
-	 * although it is not the current one: not followed. */
+	 * although it is not the current one: not followed (until
+	 * acc_until_ns, CLOCK_MONOTONIC, if not 0). */
 	__u8 acc_local[16];
 	__u8 acc_peer[16];
+	__u64 acc_until_ns;
 };
 
 /* The context's traffic may follow the peer (OUT_F_FOLLOW). */
