@@ -55,6 +55,9 @@ type FailoverOptions struct {
 	// Warmup after the context is established, before the failure
 	// (default 10 s), and how long to watch after it (default 3 min).
 	Warmup, Watch time.Duration
+	// FastReroute turns on the engines' fast reroute (the data planes
+	// move traffic at the RTO hint and follow the peer).
+	FastReroute bool
 }
 
 // FailoverResult is what one measurement saw.
@@ -89,7 +92,7 @@ func MeasureFailover(seed uint64, o FailoverOptions) (FailoverResult, error) {
 	if err != nil {
 		return FailoverResult{}, err
 	}
-	cfg := engine.Config{SendTimeout: o.SendTimeout}
+	cfg := engine.Config{SendTimeout: o.SendTimeout, FastReroute: o.FastReroute}
 	a, err := w.AddHost(HostConfig{Name: "A", Identity: idA, Engine: cfg, ActivityPoll: o.Poll, ActivityClockJitter: o.ClockJitter})
 	if err != nil {
 		return FailoverResult{}, err

@@ -23,10 +23,14 @@ var failoverCases = []struct {
 	// Send Timeout 1 s, RTO hint 200 ms at the sender, activity polled
 	// every 100 ms with the eBPF clock conversion's jitter.
 	{"lab-bulk-1s", labBulk, 1200 * time.Millisecond},
+	// The same with fast reroute: about one RTO and a round trip.
+	{"lab-bulk-1s-fastreroute", labBulkFR, 300 * time.Millisecond},
 }
 
 var labBulk = sim.FailoverOptions{SendTimeout: time.Second, Interval: 20 * time.Millisecond, RTO: 200 * time.Millisecond,
 	Acks: true, Poll: 100 * time.Millisecond, ClockJitter: 20 * time.Microsecond, Warmup: 5 * time.Second, Watch: 30 * time.Second}
+
+var labBulkFR = func() sim.FailoverOptions { o := labBulk; o.FastReroute = true; return o }()
 
 // TestFailoverBounds runs a few seeded failovers of each kind and checks
 // the worst outage against what RFC 5534's timers allow.
