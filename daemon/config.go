@@ -95,6 +95,12 @@ type REAPConfig struct {
 	// once (RFC 5534 §3.2 "upper-layer feedback"), without waiting for the
 	// Send Timeout.
 	ULPFeedback bool `toml:"ulp_feedback"`
+	// TCPLD (default true): while REAP explores, answer each TCP
+	// retransmission timeout on the context's ULID pair with an ICMPv6
+	// "no route" error to the local socket, so that TCP undoes one step of
+	// its RTO backoff (RFC 6069, tcpld.go) and resumes within one base RTO
+	// of the repair. Independent of ulp_feedback. Read at start.
+	TCPLD bool `toml:"tcp_ld"`
 }
 
 // TriggerConfig decides when traffic between two ULIDs gets a context
@@ -163,7 +169,7 @@ func Default() Config {
 		StateDir: "/var/lib/shim6d",
 		Socket:   api.DefaultSocket,
 		Security: SecurityConfig{Mode: SecurityHBA, Sec: 0, RSABits: 2048, AddAddresses: true},
-		REAP:     REAPConfig{SendTimeout: 15 * time.Second, ActivityPoll: time.Second, ULPFeedback: true},
+		REAP:     REAPConfig{SendTimeout: 15 * time.Second, ActivityPoll: time.Second, ULPFeedback: true, TCPLD: true},
 		Trigger:  TriggerConfig{Packets: 10},
 		Limits:   LimitsConfig{MaxContexts: 65536, GCIdle: 10 * time.Minute},
 		DataPlane: DataPlaneConfig{
@@ -350,6 +356,9 @@ func (c *Config) notReloadable(old Config) []string {
 	}
 	if c.REAP.SendTimeout != old.REAP.SendTimeout || c.REAP.ActivityPoll != old.REAP.ActivityPoll {
 		keys = append(keys, "reap.send_timeout/activity_poll")
+	}
+	if c.REAP.TCPLD != old.REAP.TCPLD {
+		keys = append(keys, "reap.tcp_ld")
 	}
 	if c.DataPlane.KeepOnExit != old.DataPlane.KeepOnExit {
 		keys = append(keys, "dataplane.keep_on_exit")

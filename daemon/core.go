@@ -22,6 +22,10 @@ type Core interface {
 	HandleActivity(now time.Time, a dataplane.Activity)
 	HandleDataPlaneEvent(now time.Time, ev dataplane.Event)
 	SetLocalLocators(now time.Time, locs []LocalLocator)
+	// PathTrouble reports whether the context of a ULID pair knows of no
+	// working pair right now (REAP exploring): TCP retransmission
+	// timeouts on it are then answered per RFC 6069 (LoopConfig.TCPLD).
+	PathTrouble(local, peer netip.Addr) bool
 
 	// Management, in api terms. Errors should be *api.Error.
 	Contexts(now time.Time) []api.Context

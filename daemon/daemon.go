@@ -169,6 +169,17 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 	}
 	defer d.pio.Close()
 
+	var tcpld func(dataplane.Event) error
+	if cfg.REAP.TCPLD && env.OpenTCPLD != nil {
+		ld, err := env.OpenTCPLD()
+		if err != nil {
+			log.Warn("TCP-LD (reap.tcp_ld) unavailable: TCP's retransmission backoff is not undone during outages", "err", err)
+		} else {
+			defer ld.Close()
+			tcpld = ld.Send
+		}
+	}
+
 	tdp := &trackingDP{DataPlane: d.dp, installed: make(map[uint64]dataplane.Mapping)}
 	loop := NewLoop(nil, LoopConfig{
 		Clock:        d.opts.Clock,
@@ -177,6 +188,7 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		ActivityPoll: cfg.REAP.ActivityPoll,
 		Filter:       eventFilter(func() *Config { return d.cfg }),
 		OnEvent:      d.onEvent,
+		TCPLD:        tcpld,
 	})
 	d.mu.Lock()
 	d.loop = loop

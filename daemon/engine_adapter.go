@@ -219,6 +219,8 @@ func (c *engineCore) NextDeadline() (time.Time, bool) { return c.e.NextDeadline(
 func (c *engineCore) HandleActivity(now time.Time, a dataplane.Activity) {
 	c.e.HandleActivity(now, a)
 }
+func (c *engineCore) PathTrouble(local, peer netip.Addr) bool { return c.e.PathTrouble(local, peer) }
+
 func (c *engineCore) HandleDataPlaneEvent(now time.Time, ev dataplane.Event) {
 	c.e.HandleDataPlaneEvent(now, ev)
 }

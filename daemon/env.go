@@ -31,6 +31,16 @@ type Environment struct {
 	// AddAddress adds an HBA/CGA address to an interface (for
 	// security.add_addresses); nil: not supported.
 	AddAddress func(iface string, p netip.Prefix) error
+	// OpenTCPLD opens what sends RFC 6069 ICMPv6 errors to local TCP
+	// sockets (reap.tcp_ld, tcpld.go); nil: not supported.
+	OpenTCPLD func() (TCPLD, error)
+}
+
+// TCPLD delivers the ICMPv6 "no route" error for the TCP connection of a
+// retransmission-timeout event to the local stack (RFC 6069, tcpld.go).
+type TCPLD interface {
+	Send(ev dataplane.Event) error
+	Close() error
 }
 
 // CoreParams is what NewCore gets.

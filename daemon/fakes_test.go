@@ -93,6 +93,8 @@ type fakeCore struct {
 	activity []dataplane.Activity
 	dpEvents []dataplane.Event
 	locs     []LocalLocator
+	// trouble is what PathTrouble answers.
+	trouble  bool
 	timers   []time.Time
 	contexts map[uint64]api.Context
 	nextTag  uint64
@@ -139,6 +141,7 @@ func (f *fakeCore) HandleDataPlaneEvent(now time.Time, ev dataplane.Event) {
 	}
 	f.note("dpevent")
 }
+func (f *fakeCore) PathTrouble(local, peer netip.Addr) bool { return f.trouble }
 func (f *fakeCore) SetLocalLocators(now time.Time, locs []LocalLocator) {
 	f.locs = locs
 	f.note("locators")

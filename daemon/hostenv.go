@@ -30,6 +30,7 @@ var DataPlanes = map[string]DataPlaneOpener{
 func HostEnvironment() Environment {
 	return Environment{
 		Preflight: hostPreflight,
+		OpenTCPLD: OpenTCPLD,
 		OpenAddrs: func(ctx context.Context, log *slog.Logger) (AddrSource, error) {
 			w, err := locators.NewWatcher(locators.Options{})
 			if err != nil {

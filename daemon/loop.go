@@ -39,6 +39,13 @@ type LoopConfig struct {
 	// OnEvent, if set, sees every event published (metrics); called on
 	// the loop goroutine.
 	OnEvent func(api.Event)
+	// TCPLD, if set, answers a TCP retransmission timeout on a ULID pair
+	// whose context knows no working pair (Core.PathTrouble) with an
+	// ICMPv6 "no route" error to the local socket (RFC 6069 TCP-LD:
+	// undo one step of the RTO backoff). It runs whatever Filter says:
+	// it does not depend on reap.ulp_feedback. Called on the loop
+	// goroutine.
+	TCPLD func(ev dataplane.Event) error
 }
 
 // Loop is the single owner of the Core. Create it with NewLoop, run it
@@ -68,6 +75,7 @@ type Loop struct {
 	panics, activityErrors, ignoredTriggers      atomic.Uint64
 	ignoredULPTrouble                            atomic.Uint64
 	timerRuns                                    atomic.Uint64
+	tcpldSent, tcpldErrors                       atomic.Uint64
 }
 
 type request struct {
@@ -210,11 +218,32 @@ func (l *Loop) Counters() map[string]uint64 {
 		"loop_ignored_triggers":    l.ignoredTriggers.Load(),
 		"loop_ignored_ulp_trouble": l.ignoredULPTrouble.Load(),
 		"loop_timer_runs":          l.timerRuns.Load(),
+		"loop_tcpld_sent":          l.tcpldSent.Load(),
+		"loop_tcpld_errors":        l.tcpldErrors.Load(),
 		"loop_watchers":            uint64(l.events.count()),
 		"loop_queued_packets":      uint64(len(l.packets)),
 		"loop_queued_dp_events":    uint64(len(l.dpEvents)),
 		"loop_queued_api_requests": uint64(len(l.reqs)),
 	}
+}
+
+// tcpLD applies LoopConfig.TCPLD to an RTO event.
+func (l *Loop) tcpLD(ev dataplane.Event) {
+	if l.cfg.TCPLD == nil || ev.LocalPort == 0 || ev.PeerPort == 0 ||
+		(ev.Kind != dataplane.EventULPTrouble && ev.Kind != dataplane.EventFastReroute) {
+		return
+	}
+	l.guard("tcp-ld", func() {
+		if !l.core.PathTrouble(ev.Src, ev.Dst) {
+			return
+		}
+		if err := l.cfg.TCPLD(ev); err != nil {
+			l.tcpldErrors.Add(1)
+			l.log.Debug("TCP-LD: cannot send the ICMPv6 error", "err", err)
+			return
+		}
+		l.tcpldSent.Add(1)
+	})
 }
 
 // Run owns the core until ctx is done. It returns nil on a clean stop.
@@ -253,9 +282,12 @@ func (l *Loop) Run(ctx context.Context) error {
 				case dataplane.EventULPTrouble:
 					l.ignoredULPTrouble.Add(1)
 				}
-				break
+			} else {
+				l.guard("dataplane event", func() { l.core.HandleDataPlaneEvent(clk.Now(), ev) })
 			}
-			l.guard("dataplane event", func() { l.core.HandleDataPlaneEvent(clk.Now(), ev) })
+			// After the core saw it: the hint may just have made REAP
+			// explore.
+			l.tcpLD(ev)
 		case locs := <-l.locs:
 			l.guard("locators", func() { l.core.SetLocalLocators(clk.Now(), locs) })
 		case r := <-l.reqs:

@@ -175,6 +175,13 @@ type Event struct {
 	// Pair is the pair outbound traffic moved to (EventFastReroute,
 	// EventPeerMoved).
 	Pair Pair
+	// TCP connection of a retransmission timeout (EventULPTrouble and
+	// EventFastReroute from a TCP RTO; zero when unknown): the local and
+	// remote ports and the first unacknowledged sequence number, enough
+	// to quote the segment being retransmitted in an ICMPv6 error
+	// (RFC 6069 TCP-LD, daemon reap.tcp_ld).
+	LocalPort, PeerPort uint16
+	SndUna              uint32
 	// Packets and Bytes counted for the pair (EventTrigger only).
 	Packets, Bytes uint64
 	// Time the event was seen.

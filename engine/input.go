@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/goshim6/goshim6/dataplane"
+	"github.com/goshim6/goshim6/engine/reap"
 )
 
 // Inputs other than Shim6 messages: data-plane activity and events, ICMPv6
@@ -171,4 +172,17 @@ func pathError(typ, code uint8) bool {
 		return true
 	}
 	return false
+}
+
+// PathTrouble reports whether the default context of the ULID pair
+// (local, peer) is ESTABLISHED and REAP is exploring (Exploring or
+// InboundOk, RFC 5534 §6): the context knows of no pair that carries its
+// payload both ways right now. The daemon answers a TCP retransmission
+// timeout on such a pair with an ICMPv6 "no route" error to the local
+// socket (RFC 6069 TCP-LD), so that TCP keeps probing at its base RTO and
+// resumes within one RTO of REAP's switch instead of after a backed-off
+// one.
+func (e *Engine) PathTrouble(local, peer netip.Addr) bool {
+	c := e.byULID[ulidKey{local.WithZone(""), peer.WithZone(""), 0}]
+	return c != nil && c.state == StateEstablished && c.reap != nil && c.reap.State() != reap.Operational
 }

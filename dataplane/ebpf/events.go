@@ -115,6 +115,7 @@ func decodeEvent(b []byte, now time.Time, mono time.Duration) (dataplane.Event, 
 		ev.Kind = dataplane.EventTrigger
 	case shim6EventKindEV_ULP_TROUBLE:
 		ev.Kind = dataplane.EventULPTrouble
+		ev.LocalPort, ev.PeerPort, ev.SndUna = e.Sport, e.Dport, e.SndUna
 	case shim6EventKindEV_FAST_REROUTE, shim6EventKindEV_PEER_MOVED:
 		ev.Kind = dataplane.EventFastReroute
 		if shim6EventKind(e.Kind) == shim6EventKindEV_PEER_MOVED {
@@ -122,6 +123,9 @@ func decodeEvent(b []byte, now time.Time, mono time.Duration) (dataplane.Event, 
 		}
 		ev.Tag = e.Tag
 		ev.Pair = dataplane.Pair{Local: netip.AddrFrom16(e.PairLocal), Peer: netip.AddrFrom16(e.PairPeer)}
+		if ev.Kind == dataplane.EventFastReroute {
+			ev.LocalPort, ev.PeerPort, ev.SndUna = e.Sport, e.Dport, e.SndUna
+		}
 	default:
 		return dataplane.Event{}, fmt.Errorf("unknown event kind %d", e.Kind)
 	}

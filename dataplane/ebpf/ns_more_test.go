@@ -112,6 +112,12 @@ func TestULPTrouble(t *testing.T) {
 	if e.Src != a.ulid || e.Dst != b.ulid {
 		t.Fatalf("ULP trouble %+v, want %v -> %v", e, a.ulid, b.ulid)
 	}
+	// The connection's ports and snd_una (for RFC 6069 TCP-LD).
+	la := s.conn.LocalAddr().(*net.TCPAddr)
+	ra := s.conn.RemoteAddr().(*net.TCPAddr)
+	if int(e.LocalPort) != la.Port || int(e.PeerPort) != ra.Port || e.SndUna == 0 {
+		t.Fatalf("ULP trouble ports %d/%d snd_una %d, want %d/%d", e.LocalPort, e.PeerPort, e.SndUna, la.Port, ra.Port)
+	}
 	if st := a.stats(); st["ulp_rto"] == 0 {
 		t.Fatalf("ulp_rto not counted: %v", st)
 	}

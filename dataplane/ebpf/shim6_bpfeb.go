@@ -45,6 +45,9 @@ type shim6Event struct {
 	TimeNs    uint64
 	PairLocal [16]uint8
 	PairPeer  [16]uint8
+	Sport     uint16
+	Dport     uint16
+	SndUna    uint32
 }
 
 type shim6EventKind uint32

@@ -212,9 +212,16 @@ static __always_inline int ratelimit_ok(__u32 kind, const struct config *cfg)
 	return 1;
 }
 
-static __always_inline void emit_pair(__u8 kind, const void *src, const void *dst, __u64 tag,
+/* The TCP connection an RTO event is about. */
+struct rto_conn {
+	__u16 sport;
+	__u16 dport;
+	__u32 snd_una;
+};
+
+static __always_inline void emit_full(__u8 kind, const void *src, const void *dst, __u64 tag,
 				      __u64 packets, __u64 bytes, const void *pl, const void *pp,
-				      const struct config *cfg)
+				      const struct rto_conn *conn, const struct config *cfg)
 {
 	if (!ratelimit_ok(kind, cfg)) {
 		count(STAT_EV_RATELIMITED);
@@ -240,6 +247,15 @@ static __always_inline void emit_pair(__u8 kind, const void *src, const void *ds
 		__builtin_memset(e->pair_local, 0, 16);
 		__builtin_memset(e->pair_peer, 0, 16);
 	}
+	if (conn) {
+		e->sport = conn->sport;
+		e->dport = conn->dport;
+		e->snd_una = conn->snd_una;
+	} else {
+		e->sport = 0;
+		e->dport = 0;
+		e->snd_una = 0;
+	}
 	bpf_ringbuf_submit(e, 0);
 	if (kind <= EV_ULP_TROUBLE)
 		count(STAT_EV_UNKNOWN_TAG + kind - EV_UNKNOWN_TAG);
@@ -247,10 +263,17 @@ static __always_inline void emit_pair(__u8 kind, const void *src, const void *ds
 		count(STAT_EV_FAST_REROUTE + kind - EV_FAST_REROUTE);
 }
 
+static __always_inline void emit_pair(__u8 kind, const void *src, const void *dst, __u64 tag,
+				      __u64 packets, __u64 bytes, const void *pl, const void *pp,
+				      const struct config *cfg)
+{
+	emit_full(kind, src, dst, tag, packets, bytes, pl, pp, 0, cfg);
+}
+
 static __always_inline void emit(__u8 kind, const void *src, const void *dst, __u64 tag,
 				 __u64 packets, __u64 bytes, const struct config *cfg)
 {
-	emit_pair(kind, src, dst, tag, packets, bytes, 0, 0, cfg);
+	emit_full(kind, src, dst, tag, packets, bytes, 0, 0, 0, cfg);
 }
 
 static __always_inline int eq16(const __u8 *a, const __u8 *b)
@@ -1167,6 +1190,13 @@ int shim6_sockops(struct bpf_sock_ops *skops)
 		if (!o)
 			break;
 		count(STAT_ULP_RTO);
+		/* remote_port holds the big-endian port shifted left by 16 on
+		 * little-endian hosts: bpf_ntohl gives the port. */
+		struct rto_conn conn = {
+			.sport = (__u16)skops->local_port,
+			.dport = (__u16)bpf_ntohl(skops->remote_port),
+			.snd_una = skops->snd_una,
+		};
 		if (o->flags & OUT_F_BACKUP) {
 			struct fr_val *fr = fr_active(&k, o);
 			if (fr) {
@@ -1177,12 +1207,12 @@ int shim6_sockops(struct bpf_sock_ops *skops)
 				   fr_move(&k, o, o->bk_local, o->bk_peer, FR_REROUTED) == 0) {
 				count(STAT_FR_REROUTED);
 				fr_mark_socket(skops, cfg);
-				emit_pair(EV_FAST_REROUTE, k.local, k.peer, o->local_tag, 0, 0,
-					  o->bk_local, o->bk_peer, cfg);
+				emit_full(EV_FAST_REROUTE, k.local, k.peer, o->local_tag, 0, 0,
+					  o->bk_local, o->bk_peer, &conn, cfg);
 				break;
 			}
 		}
-		emit(EV_ULP_TROUBLE, k.local, k.peer, o->local_tag, 0, 0, cfg);
+		emit_full(EV_ULP_TROUBLE, k.local, k.peer, o->local_tag, 0, 0, 0, 0, &conn, cfg);
 		break;
 	}
 	case BPF_SOCK_OPS_RTT_CB: {

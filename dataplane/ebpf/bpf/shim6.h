@@ -200,6 +200,11 @@ struct event {
 	/* The pair traffic moved to (EV_FAST_REROUTE, EV_PEER_MOVED). */
 	__u8 pair_local[16];
 	__u8 pair_peer[16];
+	/* The TCP connection of an RTO (EV_ULP_TROUBLE, EV_FAST_REROUTE):
+	 * ports in host order, snd_una. */
+	__u16 sport;
+	__u16 dport;
+	__u32 snd_una;
 };
 
 struct ratelimit {

@@ -1,0 +1,217 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/goshim6/goshim6/dataplane"
+	"github.com/goshim6/goshim6/dataplane/ebpf"
+	"github.com/goshim6/goshim6/internal/netns"
+	"github.com/goshim6/goshim6/internal/netns/nstest"
+)
+
+// The error quotes the segment being retransmitted: IPv6 from the local to
+// the peer ULID, TCP with the connection's ports and snd_una.
+func TestTCPLDErrorBytes(t *testing.T) {
+	ev := dataplane.Event{Kind: dataplane.EventULPTrouble, Src: netip.MustParseAddr("2001:db8:a::1"), Dst: netip.MustParseAddr("2001:db8:b::1"),
+		LocalPort: 40000, PeerPort: 5001, SndUna: 0x01020304}
+	b := tcpLDError(ev)
+	want := []byte{1, 0, 0, 0, 0, 0, 0, 0, // Destination Unreachable, no route; checksum by the kernel
+		0x60, 0, 0, 0, 0, 20, 6, 64}
+	want = append(want, ev.Src.AsSlice()...)
+	want = append(want, ev.Dst.AsSlice()...)
+	want = append(want, 0x9c, 0x40, 0x13, 0x89, 1, 2, 3, 4, 0, 0, 0, 0, 0x50, 0x10, 0, 0, 0, 0, 0, 0)
+	if !bytes.Equal(b, want) {
+		t.Fatalf("\n got % x\nwant % x", b, want)
+	}
+}
+
+// The loop answers an RTO event only while the core says the pair has no
+// working path, and only events that carry a TCP connection.
+func TestLoopTCPLD(t *testing.T) {
+	core := newFakeCore()
+	var sent []dataplane.Event
+	l := NewLoop(core, LoopConfig{Clock: newFakeClock(), TCPLD: func(ev dataplane.Event) error { sent = append(sent, ev); return nil }})
+	rto := dataplane.Event{Kind: dataplane.EventULPTrouble, LocalPort: 1, PeerPort: 2, SndUna: 3}
+	l.tcpLD(rto)
+	core.trouble = true
+	l.tcpLD(rto)
+	l.tcpLD(dataplane.Event{Kind: dataplane.EventULPTrouble})                         // no connection
+	l.tcpLD(dataplane.Event{Kind: dataplane.EventTrigger, LocalPort: 1, PeerPort: 2}) // not an RTO
+	fr := rto
+	fr.Kind = dataplane.EventFastReroute
+	l.tcpLD(fr)
+	if len(sent) != 2 || sent[0] != rto || sent[1] != fr {
+		t.Fatalf("sent %+v", sent)
+	}
+	if c := l.Counters(); c["loop_tcpld_sent"] != 2 {
+		t.Fatalf("counters %v", c)
+	}
+}
+
+// With real TCP on the two-provider topology: a stream a->b over the ULIDs,
+// a-p1 blackholed for 2.5 s. The eBPF data plane reports each RTO with the
+// connection; answering them with the RFC 6069 error keeps the socket's
+// RTO backoff from growing (the kernel reverts one step per error), so
+// after the heal the stream resumes within about one base RTO. Without the
+// errors it resumes only with the next backed-off retransmission.
+func TestTCPLDRevertsBackoff(t *testing.T) {
+	nstest.Require(t)
+	for _, ld := range []bool{true, false} {
+		t.Run(map[bool]string{true: "tcp-ld", false: "without"}[ld], func(t *testing.T) { tcpLDRun(t, ld) })
+	}
+}
+
+func tcpLDRun(t *testing.T, ld bool) {
+	topo := nstest.Topology(t, netns.Config{})
+	a, b := topo.Host("a"), topo.Host("b")
+	ulidA, ulidB := a.Uplinks[0].Addr, b.Uplinks[0].Addr
+	pins := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(pins, "bpf"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("bpf", filepath.Join(pins, "bpf"), "bpf", 0, ""); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Unmount(filepath.Join(pins, "bpf"), unix.MNT_DETACH) })
+	dp, err := ebpf.Load(ebpf.Config{NetNS: a.NS.Path(), Uplinks: []string{a.Uplinks[0].Ifname, a.Uplinks[1].Ifname},
+		PinPath: filepath.Join(pins, "bpf", "a"), DisableTrigger: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dp.Destroy() })
+	if err := dp.Install(dataplane.Mapping{LocalULID: ulidA, PeerULID: ulidB, LocalLocator: ulidA, PeerLocator: ulidB, LocalTag: 1, PeerTag: 2}); err != nil {
+		t.Fatal(err)
+	}
+	var inj TCPLD
+	if err := a.NS.Do(func() (err error) { inj, err = OpenTCPLD(); return err }); err != nil {
+		t.Fatal(err)
+	}
+	defer inj.Close()
+
+	ln, err := b.NS.Listen("tcp6", net.JoinHostPort(ulidB.String(), "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var received atomic.Int64
+	var lastRecv atomic.Int64
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		buf := make([]byte, 64<<10)
+		for {
+			n, err := c.Read(buf)
+			if n > 0 {
+				received.Add(int64(n))
+				lastRecv.Store(time.Now().UnixNano())
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IP(ulidA.AsSlice())}}
+	c, err := a.NS.Dial(ctx, d, "tcp6", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	go func() {
+		buf := make([]byte, 64<<10)
+		for ctx.Err() == nil {
+			if _, err := c.Write(buf); err != nil {
+				return
+			}
+		}
+	}()
+	rd, err := dp.NewEventReader()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var answered atomic.Int64
+	go func() {
+		for {
+			ev, err := rd.Read()
+			if err != nil {
+				return
+			}
+			if ld && ev.Kind == dataplane.EventULPTrouble && ev.LocalPort != 0 {
+				if err := inj.Send(ev); err != nil {
+					t.Errorf("send: %v", err)
+				}
+				answered.Add(1)
+			}
+		}
+	}()
+	defer rd.Close()
+	time.Sleep(500 * time.Millisecond)
+	if received.Load() == 0 {
+		t.Fatal("the stream does not flow")
+	}
+	if err := topo.Fail("a-p1", netns.Blackhole, netns.DirBoth); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2500 * time.Millisecond)
+	info := tcpInfo(t, c)
+	before := received.Load()
+	healed := time.Now()
+	if err := topo.Heal("a-p1"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := healed.Add(15 * time.Second)
+	for received.Load() == before {
+		if time.Now().After(deadline) {
+			t.Fatal("the stream did not resume after the heal")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	resumed := time.Unix(0, lastRecv.Load()).Sub(healed)
+	t.Logf("tcp-ld %v: %d errors answered, backoff %d rto %v at the heal; resumed %v after the heal",
+		ld, answered.Load(), info.Backoff, time.Duration(info.Rto)*time.Microsecond, resumed.Round(time.Millisecond))
+	if ld {
+		// Each RTO was answered and reverted: the backoff stays at 1
+		// (the step of the timeout being handled), RTOs keep firing at
+		// the base rate.
+		if answered.Load() < 5 || info.Backoff > 1 {
+			t.Errorf("%d errors answered, backoff %d: RFC 6069 revert not effective", answered.Load(), info.Backoff)
+		}
+		if resumed > 700*time.Millisecond {
+			t.Errorf("resumed %v after the heal, want within about one base RTO", resumed)
+		}
+	} else if info.Backoff < 3 {
+		t.Errorf("without TCP-LD the backoff is %d after 2.5 s: the comparison lost its point", info.Backoff)
+	}
+}
+
+func tcpInfo(t *testing.T, c net.Conn) *unix.TCPInfo {
+	t.Helper()
+	rc, err := c.(syscall.Conn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var info *unix.TCPInfo
+	var gerr error
+	if err := rc.Control(func(fd uintptr) { info, gerr = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO) }); err != nil {
+		t.Fatal(err)
+	}
+	if gerr != nil {
+		t.Fatal(gerr)
+	}
+	return info
+}
