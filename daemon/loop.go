@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net/netip"
 	"runtime/debug"
 	"sync/atomic"
 	"time"
@@ -75,7 +76,10 @@ type Loop struct {
 	panics, activityErrors, ignoredTriggers      atomic.Uint64
 	ignoredULPTrouble                            atomic.Uint64
 	timerRuns                                    atomic.Uint64
-	tcpldSent, tcpldErrors                       atomic.Uint64
+	tcpldSent, tcpldErrors, tcpldBursts          atomic.Uint64
+
+	// ld: TCP-LD state (loop goroutine only).
+	ld map[ldPair]*ldRec
 }
 
 type request struct {
@@ -220,6 +224,7 @@ func (l *Loop) Counters() map[string]uint64 {
 		"loop_timer_runs":          l.timerRuns.Load(),
 		"loop_tcpld_sent":          l.tcpldSent.Load(),
 		"loop_tcpld_errors":        l.tcpldErrors.Load(),
+		"loop_tcpld_bursts":        l.tcpldBursts.Load(),
 		"loop_watchers":            uint64(l.events.count()),
 		"loop_queued_packets":      uint64(len(l.packets)),
 		"loop_queued_dp_events":    uint64(len(l.dpEvents)),
@@ -227,22 +232,105 @@ func (l *Loop) Counters() map[string]uint64 {
 	}
 }
 
-// tcpLD applies LoopConfig.TCPLD to an RTO event.
+// TCP-LD bookkeeping (LoopConfig.TCPLD, tcpld.go): the TCP connections
+// that had retransmission timeouts on a ULID pair, with the sequence number
+// they wait for, until the pair's context has a working pair again.
+type ldPair struct{ local, peer netip.Addr }
+
+type ldConn struct{ lport, pport uint16 }
+
+type ldRec struct {
+	conns   map[ldConn]uint32 // snd_una
+	trouble bool              // REAP explored since the first RTO
+	seen    time.Time         // last RTO
+}
+
+const (
+	ldMaxPairs, ldMaxConns = 1024, 32
+	// ldBurst errors per connection when the pair works again: each undoes
+	// one backoff step; once the backed-off timeout has passed the kernel
+	// retransmits at once (tcp_ld_RTO_revert).
+	ldBurst  = 6
+	ldForget = 10 * time.Minute
+)
+
+// tcpLD applies LoopConfig.TCPLD to an RTO event: while the context knows
+// no working pair, one error reverts the backoff step of this timeout; the
+// connection is remembered so that the step of a timeout that came before
+// REAP explored is undone too, once a pair works again (tcpLDCheck).
 func (l *Loop) tcpLD(ev dataplane.Event) {
 	if l.cfg.TCPLD == nil || ev.LocalPort == 0 || ev.PeerPort == 0 ||
 		(ev.Kind != dataplane.EventULPTrouble && ev.Kind != dataplane.EventFastReroute) {
 		return
 	}
 	l.guard("tcp-ld", func() {
+		k := ldPair{ev.Src, ev.Dst}
+		rec := l.ld[k]
+		if rec == nil {
+			if len(l.ld) >= ldMaxPairs {
+				return
+			}
+			rec = &ldRec{conns: map[ldConn]uint32{}}
+			if l.ld == nil {
+				l.ld = map[ldPair]*ldRec{}
+			}
+			l.ld[k] = rec
+		}
+		c := ldConn{ev.LocalPort, ev.PeerPort}
+		if _, ok := rec.conns[c]; ok || len(rec.conns) < ldMaxConns {
+			rec.conns[c] = ev.SndUna
+		}
+		rec.seen = l.cfg.Clock.Now()
 		if !l.core.PathTrouble(ev.Src, ev.Dst) {
 			return
 		}
-		if err := l.cfg.TCPLD(ev); err != nil {
-			l.tcpldErrors.Add(1)
-			l.log.Debug("TCP-LD: cannot send the ICMPv6 error", "err", err)
-			return
+		rec.trouble = true
+		l.tcpLDSend(ev)
+	})
+}
+
+func (l *Loop) tcpLDSend(ev dataplane.Event) {
+	if err := l.cfg.TCPLD(ev); err != nil {
+		l.tcpldErrors.Add(1)
+		l.log.Debug("TCP-LD: cannot send the ICMPv6 error", "err", err)
+		return
+	}
+	l.tcpldSent.Add(1)
+}
+
+// tcpLDCheck follows the pairs with remembered connections: once REAP,
+// having explored, knows a working pair again (a switch, or the current
+// pair confirmed), each connection gets a burst of errors that undoes its
+// backoff, so that it retransmits now instead of at a timeout backed off
+// to up to twice the outage. Connections that moved on meanwhile ignore
+// them (the kernel checks the quoted sequence number).
+func (l *Loop) tcpLDCheck() {
+	if len(l.ld) == 0 {
+		return
+	}
+	now := l.cfg.Clock.Now()
+	l.guard("tcp-ld", func() {
+		for k, rec := range l.ld {
+			if now.Sub(rec.seen) > ldForget {
+				delete(l.ld, k)
+				continue
+			}
+			if l.core.PathTrouble(k.local, k.peer) {
+				rec.trouble = true
+				continue
+			}
+			if !rec.trouble {
+				continue
+			}
+			for c, una := range rec.conns {
+				ev := dataplane.Event{Kind: dataplane.EventULPTrouble, Src: k.local, Dst: k.peer, LocalPort: c.lport, PeerPort: c.pport, SndUna: una}
+				for range ldBurst {
+					l.tcpLDSend(ev)
+				}
+			}
+			l.tcpldBursts.Add(1)
+			delete(l.ld, k)
 		}
-		l.tcpldSent.Add(1)
 	})
 }
 
@@ -300,6 +388,7 @@ func (l *Loop) Run(ctx context.Context) error {
 			l.pollActivity()
 			poll.Reset(l.cfg.ActivityPoll)
 		}
+		l.tcpLDCheck()
 		l.rearm(deadline)
 	}
 }

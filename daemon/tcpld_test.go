@@ -36,25 +36,49 @@ func TestTCPLDErrorBytes(t *testing.T) {
 	}
 }
 
-// The loop answers an RTO event only while the core says the pair has no
-// working path, and only events that carry a TCP connection.
+// The loop answers an RTO event at once only while the core says the pair
+// has no working path, and only events that carry a TCP connection; the
+// connections of a pair in trouble get a burst when it works again.
 func TestLoopTCPLD(t *testing.T) {
 	core := newFakeCore()
 	var sent []dataplane.Event
 	l := NewLoop(core, LoopConfig{Clock: newFakeClock(), TCPLD: func(ev dataplane.Event) error { sent = append(sent, ev); return nil }})
-	rto := dataplane.Event{Kind: dataplane.EventULPTrouble, LocalPort: 1, PeerPort: 2, SndUna: 3}
-	l.tcpLD(rto)
+	a, b := netip.MustParseAddr("2001:db8:a::1"), netip.MustParseAddr("2001:db8:b::1")
+	rto := dataplane.Event{Kind: dataplane.EventULPTrouble, Src: a, Dst: b, LocalPort: 1, PeerPort: 2, SndUna: 3}
+	l.tcpLD(rto) // REAP still operational: remembered only
+	l.tcpLDCheck()
+	if len(sent) != 0 {
+		t.Fatalf("sent %+v while the pair works", sent)
+	}
 	core.trouble = true
+	l.tcpLDCheck()
 	l.tcpLD(rto)
-	l.tcpLD(dataplane.Event{Kind: dataplane.EventULPTrouble})                         // no connection
-	l.tcpLD(dataplane.Event{Kind: dataplane.EventTrigger, LocalPort: 1, PeerPort: 2}) // not an RTO
+	l.tcpLD(dataplane.Event{Kind: dataplane.EventULPTrouble, Src: a, Dst: b})                         // no connection
+	l.tcpLD(dataplane.Event{Kind: dataplane.EventTrigger, Src: a, Dst: b, LocalPort: 1, PeerPort: 2}) // not an RTO
 	fr := rto
-	fr.Kind = dataplane.EventFastReroute
+	fr.Kind, fr.LocalPort = dataplane.EventFastReroute, 7
 	l.tcpLD(fr)
 	if len(sent) != 2 || sent[0] != rto || sent[1] != fr {
 		t.Fatalf("sent %+v", sent)
 	}
-	if c := l.Counters(); c["loop_tcpld_sent"] != 2 {
+	// The pair works again: every remembered connection gets a burst, once.
+	core.trouble = false
+	l.tcpLDCheck()
+	l.tcpLDCheck()
+	if len(sent) != 2+2*ldBurst {
+		t.Fatalf("%d errors after the repair, want %d", len(sent)-2, 2*ldBurst)
+	}
+	seen := map[uint16]int{}
+	for _, ev := range sent[2:] {
+		if ev.Src != a || ev.Dst != b || ev.SndUna != 3 {
+			t.Fatalf("burst error %+v", ev)
+		}
+		seen[ev.LocalPort]++
+	}
+	if seen[1] != ldBurst || seen[7] != ldBurst {
+		t.Fatalf("bursts per connection %v", seen)
+	}
+	if c := l.Counters(); c["loop_tcpld_sent"] != uint64(len(sent)) || c["loop_tcpld_bursts"] != 1 {
 		t.Fatalf("counters %v", c)
 	}
 }
@@ -65,14 +89,19 @@ func TestLoopTCPLD(t *testing.T) {
 // RTO backoff from growing (the kernel reverts one step per error), so
 // after the heal the stream resumes within about one base RTO. Without the
 // errors it resumes only with the next backed-off retransmission.
+//
+// "burst": nothing answered during the outage (REAP had not explored yet,
+// as with RFC timers: the Send Timer expires long after TCP backed off),
+// one burst of errors when the path works again: TCP retransmits at once.
 func TestTCPLDRevertsBackoff(t *testing.T) {
 	nstest.Require(t)
-	for _, ld := range []bool{true, false} {
-		t.Run(map[bool]string{true: "tcp-ld", false: "without"}[ld], func(t *testing.T) { tcpLDRun(t, ld) })
+	for _, mode := range []string{"tcp-ld", "burst", "without"} {
+		t.Run(mode, func(t *testing.T) { tcpLDRun(t, mode) })
 	}
 }
 
-func tcpLDRun(t *testing.T, ld bool) {
+func tcpLDRun(t *testing.T, mode string) {
+	ld := mode == "tcp-ld"
 	topo := nstest.Topology(t, netns.Config{})
 	a, b := topo.Host("a"), topo.Host("b")
 	ulidA, ulidB := a.Uplinks[0].Addr, b.Uplinks[0].Addr
@@ -145,11 +174,15 @@ func tcpLDRun(t *testing.T, ld bool) {
 		t.Fatal(err)
 	}
 	var answered atomic.Int64
+	var last atomic.Pointer[dataplane.Event]
 	go func() {
 		for {
 			ev, err := rd.Read()
 			if err != nil {
 				return
+			}
+			if ev.Kind == dataplane.EventULPTrouble && ev.LocalPort != 0 {
+				last.Store(&ev)
 			}
 			if ld && ev.Kind == dataplane.EventULPTrouble && ev.LocalPort != 0 {
 				if err := inj.Send(ev); err != nil {
@@ -174,6 +207,17 @@ func tcpLDRun(t *testing.T, ld bool) {
 	if err := topo.Heal("a-p1"); err != nil {
 		t.Fatal(err)
 	}
+	if mode == "burst" {
+		ev := last.Load()
+		if ev == nil {
+			t.Fatal("no RTO event")
+		}
+		for range ldBurst {
+			if err := inj.Send(*ev); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	deadline := healed.Add(15 * time.Second)
 	for received.Load() == before {
 		if time.Now().After(deadline) {
@@ -182,9 +226,10 @@ func tcpLDRun(t *testing.T, ld bool) {
 		time.Sleep(2 * time.Millisecond)
 	}
 	resumed := time.Unix(0, lastRecv.Load()).Sub(healed)
-	t.Logf("tcp-ld %v: %d errors answered, backoff %d rto %v at the heal; resumed %v after the heal",
-		ld, answered.Load(), info.Backoff, time.Duration(info.Rto)*time.Microsecond, resumed.Round(time.Millisecond))
-	if ld {
+	t.Logf("%s: %d errors answered, backoff %d rto %v at the heal; resumed %v after the heal",
+		mode, answered.Load(), info.Backoff, time.Duration(info.Rto)*time.Microsecond, resumed.Round(time.Millisecond))
+	switch mode {
+	case "tcp-ld":
 		// Each RTO was answered and reverted: the backoff stays at 1
 		// (the step of the timeout being handled), RTOs keep firing at
 		// the base rate.
@@ -194,8 +239,14 @@ func tcpLDRun(t *testing.T, ld bool) {
 		if resumed > 700*time.Millisecond {
 			t.Errorf("resumed %v after the heal, want within about one base RTO", resumed)
 		}
-	} else if info.Backoff < 3 {
-		t.Errorf("without TCP-LD the backoff is %d after 2.5 s: the comparison lost its point", info.Backoff)
+	case "burst":
+		if info.Backoff < 3 || resumed > 150*time.Millisecond {
+			t.Errorf("backoff %d at the heal, resumed %v after the burst: want at once", info.Backoff, resumed)
+		}
+	default:
+		if info.Backoff < 3 {
+			t.Errorf("without TCP-LD the backoff is %d after 2.5 s: the comparison lost its point", info.Backoff)
+		}
 	}
 }
 
