@@ -243,6 +243,11 @@ type ldRec struct {
 	conns   map[ldConn]uint32 // snd_una
 	trouble bool              // REAP explored since the first RTO
 	seen    time.Time         // last RTO
+	// bursts sent since the pair works again, and when the next is due
+	// (a burst can miss: the kernel ignores the errors while the
+	// application holds the socket's lock).
+	bursts  int
+	burstAt time.Time
 }
 
 const (
@@ -250,8 +255,12 @@ const (
 	// ldBurst errors per connection when the pair works again: each undoes
 	// one backoff step; once the backed-off timeout has passed the kernel
 	// retransmits at once (tcp_ld_RTO_revert).
-	ldBurst  = 6
-	ldForget = 10 * time.Minute
+	ldBurst = 6
+	// ldBursts bursts, ldBurstGap, then twice that, apart: a burst can
+	// miss (the kernel ignores the errors while the application holds the
+	// socket's lock); once the connection moved on they are ignored.
+	ldBursts, ldBurstGap = 3, 50 * time.Millisecond
+	ldForget             = 10 * time.Minute
 )
 
 // tcpLD applies LoopConfig.TCPLD to an RTO event: while the context knows
@@ -316,10 +325,10 @@ func (l *Loop) tcpLDCheck() {
 				continue
 			}
 			if l.core.PathTrouble(k.local, k.peer) {
-				rec.trouble = true
+				rec.trouble, rec.bursts = true, 0
 				continue
 			}
-			if !rec.trouble {
+			if !rec.trouble || now.Before(rec.burstAt) {
 				continue
 			}
 			for c, una := range rec.conns {
@@ -328,10 +337,27 @@ func (l *Loop) tcpLDCheck() {
 					l.tcpLDSend(ev)
 				}
 			}
-			l.tcpldBursts.Add(1)
-			delete(l.ld, k)
+			rec.bursts++
+			rec.burstAt = now.Add(ldBurstGap << (rec.bursts - 1))
+			if rec.bursts == 1 {
+				l.tcpldBursts.Add(1)
+			}
+			if rec.bursts >= ldBursts {
+				delete(l.ld, k)
+			}
 		}
 	})
+}
+
+// tcpLDNext returns when tcpLDCheck has a burst due, if any.
+func (l *Loop) tcpLDNext() (time.Time, bool) {
+	var next time.Time
+	for _, rec := range l.ld {
+		if rec.trouble && rec.bursts > 0 && (next.IsZero() || rec.burstAt.Before(next)) {
+			next = rec.burstAt
+		}
+	}
+	return next, !next.IsZero()
 }
 
 // Run owns the core until ctx is done. It returns nil on a clean stop.
@@ -398,6 +424,9 @@ func (l *Loop) rearm(t Timer) {
 	d := farFuture
 	if when, ok := l.core.NextDeadline(); ok {
 		d = max(when.Sub(l.cfg.Clock.Now()), 0)
+	}
+	if when, ok := l.tcpLDNext(); ok {
+		d = min(d, max(when.Sub(l.cfg.Clock.Now()), 0))
 	}
 	t.Reset(d)
 }

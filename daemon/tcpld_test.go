@@ -61,13 +61,30 @@ func TestLoopTCPLD(t *testing.T) {
 	if len(sent) != 2 || sent[0] != rto || sent[1] != fr {
 		t.Fatalf("sent %+v", sent)
 	}
-	// The pair works again: every remembered connection gets a burst, once.
+	// The pair works again: every remembered connection gets ldBursts
+	// bursts, ldBurstGap and then twice that apart.
 	core.trouble = false
 	l.tcpLDCheck()
 	l.tcpLDCheck()
 	if len(sent) != 2+2*ldBurst {
 		t.Fatalf("%d errors after the repair, want %d", len(sent)-2, 2*ldBurst)
 	}
+	clk := l.cfg.Clock.(*fakeClock)
+	if next, ok := l.tcpLDNext(); !ok || next.Sub(clk.Now()) != ldBurstGap {
+		t.Fatalf("next burst %v (%v)", next, ok)
+	}
+	for i := 1; i < ldBursts; i++ {
+		clk.Advance(ldBurstGap << (i - 1))
+		l.tcpLDCheck()
+	}
+	l.tcpLDCheck()
+	if len(sent) != 2+2*ldBurst*ldBursts {
+		t.Fatalf("%d errors after the repair, want %d", len(sent)-2, 2*ldBurst*ldBursts)
+	}
+	if _, ok := l.tcpLDNext(); ok || len(l.ld) != 0 {
+		t.Fatal("bursts not over")
+	}
+
 	seen := map[uint16]int{}
 	for _, ev := range sent[2:] {
 		if ev.Src != a || ev.Dst != b || ev.SndUna != 3 {
@@ -75,7 +92,7 @@ func TestLoopTCPLD(t *testing.T) {
 		}
 		seen[ev.LocalPort]++
 	}
-	if seen[1] != ldBurst || seen[7] != ldBurst {
+	if seen[1] != ldBurst*ldBursts || seen[7] != ldBurst*ldBursts {
 		t.Fatalf("bursts per connection %v", seen)
 	}
 	if c := l.Counters(); c["loop_tcpld_sent"] != uint64(len(sent)) || c["loop_tcpld_bursts"] != 1 {
