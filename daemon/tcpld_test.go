@@ -112,7 +112,7 @@ func TestLoopTCPLD(t *testing.T) {
 // one burst of errors when the path works again: TCP retransmits at once.
 func TestTCPLDRevertsBackoff(t *testing.T) {
 	nstest.Require(t)
-	for _, mode := range []string{"tcp-ld", "burst", "without"} {
+	for _, mode := range []string{"tcp-ld", "burst", "without", "burst-paced"} {
 		t.Run(mode, func(t *testing.T) { tcpLDRun(t, mode) })
 	}
 }
@@ -180,9 +180,15 @@ func tcpLDRun(t *testing.T, mode string) {
 	defer c.Close()
 	go func() {
 		buf := make([]byte, 64<<10)
+		if mode == "burst-paced" {
+			buf = buf[:64]
+		}
 		for ctx.Err() == nil {
 			if _, err := c.Write(buf); err != nil {
 				return
+			}
+			if mode == "burst-paced" {
+				time.Sleep(10 * time.Millisecond)
 			}
 		}
 	}()
@@ -218,13 +224,16 @@ func tcpLDRun(t *testing.T, mode string) {
 		t.Fatal(err)
 	}
 	time.Sleep(2500 * time.Millisecond)
+	if mode == "burst-paced" {
+		time.Sleep(4 * time.Second)
+	}
 	info := tcpInfo(t, c)
 	before := received.Load()
 	healed := time.Now()
 	if err := topo.Heal("a-p1"); err != nil {
 		t.Fatal(err)
 	}
-	if mode == "burst" {
+	if mode == "burst" || mode == "burst-paced" {
 		ev := last.Load()
 		if ev == nil {
 			t.Fatal("no RTO event")
@@ -256,7 +265,7 @@ func tcpLDRun(t *testing.T, mode string) {
 		if resumed > 700*time.Millisecond {
 			t.Errorf("resumed %v after the heal, want within about one base RTO", resumed)
 		}
-	case "burst":
+	case "burst", "burst-paced":
 		if info.Backoff < 3 || resumed > 150*time.Millisecond {
 			t.Errorf("backoff %d at the heal, resumed %v after the burst: want at once", info.Backoff, resumed)
 		}

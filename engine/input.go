@@ -106,6 +106,11 @@ func (e *Engine) HandleDataPlaneEvent(now time.Time, ev dataplane.Event) {
 // It reports whether the engine acted on the error; RFC 5533 §8 asks that
 // errors not acted upon reach the ULP.
 func (e *Engine) HandleICMP(now time.Time, src netip.Addr, typ, code uint8, invoking []byte) bool {
+	if src.IsLoopback() {
+		// Not about a path: the host's own (the daemon's RFC 6069 TCP-LD
+		// errors to its sockets, daemon/tcpld.go, come from ::1).
+		return false
+	}
 	isrc, idst, shim, ok := splitInvoking(invoking)
 	if !isrc.IsValid() {
 		return false

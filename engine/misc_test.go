@@ -189,6 +189,11 @@ func TestICMPUnreachableStartsExploration(t *testing.T) {
 	// A payload packet on the ULID pair (no Shim6 header): UDP.
 	inv := ipv6Packet(a.addrs[0], b.addrs[0], make([]byte, 16))
 	inv[6] = 17
+	// From the host itself (the daemon's RFC 6069 errors come from ::1):
+	// not about a path.
+	if a.e.HandleICMP(n.now, netipMust("::1"), icmpDestUnreach, 0, inv) || ca.reap.State().String() != "operational" {
+		t.Fatal("acted on a loopback-sourced error")
+	}
 	if !a.e.HandleICMP(n.now, b.addrs[0], icmpDestUnreach, 3, inv) {
 		t.Fatal("not acted upon")
 	}
