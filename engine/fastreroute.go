@@ -238,6 +238,7 @@ func (e *Engine) fastReroute(now time.Time, ev dataplane.Event) {
 		return
 	}
 	e.emit(Event{Time: now, Kind: EventReapState, Local: c.lpLocal, Peer: c.lpPeer, Reason: why}, c)
+	e.reapSync(c, now)
 	e.reapApply(c, now, c.reap.FastReroute(now, reap.Pair{Local: p.Local, Peer: p.Peer}, e.acts[:0]))
 	e.schedule(c, now)
 }

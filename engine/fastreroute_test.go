@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/goshim6/goshim6/dataplane"
+	"github.com/goshim6/goshim6/engine/reap"
 	"github.com/goshim6/goshim6/wire"
 )
 
@@ -237,4 +238,25 @@ func TestFastRerouteNotUndoneWithoutEvidence(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 	_ = cb
+}
+
+// The machine's current pair and the engine's can drift apart (recovery
+// adopts another pair; a switch the engine refuses): a move must still be
+// confirmed by a switch, not "confirmed" on the machine's stale pair and
+// undone back to the engine's dead one.
+func TestFastRerouteResyncsMachine(t *testing.T) {
+	n, a, b, ca, _ := frHosts(t)
+	a1, a2, b1, b2 := a.addrs[0], a.addrs[1], b.addrs[0], b.addrs[1]
+	// The machine believes a2>b2, the engine (and data plane) a1>b1.
+	ca.reap.SetCurrent(n.now, reap.Pair{Local: a2, Peer: b2})
+	n.filter = func(p pkt) bool { return p.src != a1 && p.dst != a1 }
+	a.e.HandleDataPlaneEvent(n.now, dataplane.Event{Kind: dataplane.EventFastReroute, Src: a1, Dst: b1,
+		Tag: ca.localTag, Pair: dataplane.Pair{Local: a2, Peer: b2}, Time: n.now})
+	n.run(200 * time.Millisecond)
+	if ca.lpLocal != a2 || ca.lpPeer != b2 {
+		t.Fatalf("A on %v>%v, want a2>b2", ca.lpLocal, ca.lpPeer)
+	}
+	if st := a.e.Stats(); st.FastReroutesConfirmed != 1 || st.FastReroutesUndone != 0 {
+		t.Fatalf("stats %+v", st)
+	}
 }

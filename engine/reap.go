@@ -80,6 +80,7 @@ func reapPeerFor(c *Context) []reap.Locator {
 // or refreshes it after a recovery.
 func (e *Engine) reapStart(c *Context, now time.Time) {
 	if c.reap != nil {
+		e.reapSync(c, now)
 		e.reapLocatorsChanged(c, now)
 		return
 	}
@@ -107,7 +108,12 @@ func (e *Engine) reapApply(c *Context, now time.Time, acts []reap.Action) {
 		case reap.SendProbe:
 			e.sendProbe(c, a.Pair, &a.Probe)
 		case reap.SwitchPair:
-			e.switchPair(c, now, a.Pair.Local, a.Pair.Peer, a.Reason.String())
+			if !e.switchPair(c, now, a.Pair.Local, a.Pair.Peer, a.Reason.String()) {
+				// Refused (a locator no longer usable): the machine
+				// must not believe otherwise, or it would confirm a
+				// pair the data plane never uses.
+				e.reapSync(c, now)
+			}
 		case reap.StateChange:
 			e.emit(Event{Time: now, Kind: EventReapState, Local: c.lpLocal, Peer: c.lpPeer,
 				Reason: a.From.String() + " -> " + a.To.String() + " (" + a.Reason.String() + ")"}, c)
@@ -167,6 +173,14 @@ func (e *Engine) reapTimer(c *Context, now time.Time) {
 		return
 	}
 	e.reapApply(c, now, c.reap.Timer(now, e.acts[:0]))
+}
+
+// reapSync makes the machine's current pair the engine's (Lp(local),
+// Lp(peer)), which recovery or a refused switch may have changed.
+func (e *Engine) reapSync(c *Context, now time.Time) {
+	if c.reap != nil {
+		c.reap.SetCurrent(now, reap.Pair{Local: c.lpLocal, Peer: c.lpPeer})
+	}
 }
 
 // reapLocatorsChanged gives the machine the new Ls(local)/Ls(peer); if the

@@ -339,6 +339,18 @@ func (m *Machine) EpisodeStart() time.Time {
 	return tm(m.ex.began)
 }
 
+// SetCurrent makes p the current pair without any exploration: the engine
+// changed it on its own (recovery adopted another pair, or it refused a
+// switch the machine asked for). Nothing is sent.
+func (m *Machine) SetCurrent(now time.Time, p Pair) {
+	if p == m.current || !p.IsValid() {
+		return
+	}
+	m.current = p
+	m.returnDue = 0
+	m.scheduleReturn(ns(now))
+}
+
 // HintHold returns the instant until which a ULP hint is stale if the
 // machine is Operational then (see HintStale); zero if none.
 func (m *Machine) HintHold() time.Time {
