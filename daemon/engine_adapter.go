@@ -153,7 +153,11 @@ func (c *engineCore) onEvent(ev engine.Event) {
 		delete(c.ctx, ev.LocalTag)
 	case engine.EventReapState:
 		if x != nil {
-			if strings.Contains(ev.Reason, "-> exploring") {
+			// An episode starts when REAP leaves Operational: to
+			// Exploring, or straight to InboundOk when the peer's
+			// probe came first (with fast reroute the peer often
+			// moves before our own event is handled).
+			if strings.Contains(ev.Reason, "-> exploring") || strings.HasPrefix(ev.Reason, "operational -> ") {
 				if x.exploringSince.IsZero() {
 					x.exploringSince = ev.Time
 				}

@@ -172,19 +172,31 @@ func (p *proc) stop() error {
 }
 
 // hbaAddrs returns the daemon's HBA addresses, in provider order.
+// hbaAddrs returns the daemon's HBA locators, waiting (up to 10 s) until
+// the address monitor has reported them: under load the API may answer
+// before the first address change was processed.
 func (p *proc) hbaAddrs() []netip.Addr {
 	p.t.Helper()
-	l, err := p.client.Locators(context.Background())
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	var out []netip.Addr
-	for _, x := range l.Local {
-		if x.Verification == "hba" {
-			out = append(out, x.Addr)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		l, err := p.client.Locators(context.Background())
+		if err != nil {
+			p.t.Fatal(err)
 		}
+		var out []netip.Addr
+		for _, x := range l.Local {
+			if x.Verification == "hba" {
+				out = append(out, x.Addr)
+			}
+		}
+		if len(out) >= 2 || time.Now().After(deadline) {
+			if len(out) == 0 {
+				p.t.Fatal("the daemon reports no HBA locator")
+			}
+			return out
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
-	return out
 }
 
 // waitContext polls until the context with that peer satisfies ok.
