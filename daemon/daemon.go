@@ -170,6 +170,7 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 	defer d.pio.Close()
 
 	var tcpld func(dataplane.Event) error
+	var tcpldHold func(netip.Addr, netip.Addr, time.Time) error
 	if cfg.REAP.TCPLD && env.OpenTCPLD != nil {
 		ld, err := env.OpenTCPLD()
 		if err != nil {
@@ -177,6 +178,9 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		} else {
 			defer ld.Close()
 			tcpld = ld.Send
+			if h, ok := d.dp.(ackHolder); ok {
+				tcpldHold = h.HoldAcks
+			}
 		}
 	}
 
@@ -189,6 +193,7 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		Filter:       eventFilter(func() *Config { return d.cfg }),
 		OnEvent:      d.onEvent,
 		TCPLD:        tcpld,
+		TCPLDHold:    tcpldHold,
 	})
 	d.mu.Lock()
 	d.loop = loop

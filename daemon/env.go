@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/netip"
+	"time"
 
 	"github.com/goshim6/goshim6/api"
 	"github.com/goshim6/goshim6/dataplane"
@@ -41,6 +42,12 @@ type Environment struct {
 type TCPLD interface {
 	Send(ev dataplane.Event) error
 	Close() error
+}
+
+// ackHolder is a data plane that can hold a ULID pair's acknowledgements
+// for TCP-LD (ebpf.DataPlane.HoldAcks; LoopConfig.TCPLDHold).
+type ackHolder interface {
+	HoldAcks(local, peer netip.Addr, until time.Time) error
 }
 
 // CoreParams is what NewCore gets.

@@ -47,6 +47,15 @@ type LoopConfig struct {
 	// it does not depend on reap.ulp_feedback. Called on the loop
 	// goroutine.
 	TCPLD func(ev dataplane.Event) error
+	// TCPLDHold, if set with TCPLD, holds a ULID pair in the data plane
+	// (until in the future) or releases it (zero until): while held, a TCP
+	// segment that would end a local socket's RTO backoff by acknowledging
+	// data the outage kept unacknowledged is delivered with ack = snd_una
+	// until the socket has retransmitted, so that the RFC 6069 bursts
+	// still find it in backoff (ebpf.DataPlane.HoldAcks). The loop holds a
+	// pair from its context's exploration with timed-out connections on it
+	// to the last burst.
+	TCPLDHold func(local, peer netip.Addr, until time.Time) error
 }
 
 // Loop is the single owner of the Core. Create it with NewLoop, run it
@@ -72,11 +81,11 @@ type Loop struct {
 	txPackets, txBytes, rxPackets, rxBytes uint64
 
 	// Counters of the loop itself (read with Counters).
-	droppedPackets, droppedICMP, droppedDPEvents atomic.Uint64
-	panics, activityErrors, ignoredTriggers      atomic.Uint64
-	ignoredULPTrouble                            atomic.Uint64
-	timerRuns                                    atomic.Uint64
-	tcpldSent, tcpldErrors, tcpldBursts          atomic.Uint64
+	droppedPackets, droppedICMP, droppedDPEvents    atomic.Uint64
+	panics, activityErrors, ignoredTriggers         atomic.Uint64
+	ignoredULPTrouble                               atomic.Uint64
+	timerRuns                                       atomic.Uint64
+	tcpldSent, tcpldErrors, tcpldBursts, tcpldHolds atomic.Uint64
 
 	// ld: TCP-LD state (loop goroutine only).
 	ld map[ldPair]*ldRec
@@ -225,6 +234,7 @@ func (l *Loop) Counters() map[string]uint64 {
 		"loop_tcpld_sent":          l.tcpldSent.Load(),
 		"loop_tcpld_errors":        l.tcpldErrors.Load(),
 		"loop_tcpld_bursts":        l.tcpldBursts.Load(),
+		"loop_tcpld_holds":         l.tcpldHolds.Load(),
 		"loop_watchers":            uint64(l.events.count()),
 		"loop_queued_packets":      uint64(len(l.packets)),
 		"loop_queued_dp_events":    uint64(len(l.dpEvents)),
@@ -248,6 +258,8 @@ type ldRec struct {
 	// application holds the socket's lock).
 	bursts  int
 	burstAt time.Time
+	// held: until when the data plane holds the pair (LoopConfig.TCPLDHold).
+	held time.Time
 }
 
 const (
@@ -261,6 +273,9 @@ const (
 	// socket's lock); once the connection moved on they are ignored.
 	ldBursts, ldBurstGap = 3, 50 * time.Millisecond
 	ldForget             = 10 * time.Minute
+	// ldHoldFor is how long one TCPLDHold call holds a pair; renewed while
+	// the context explores, released after the last burst.
+	ldHoldFor = time.Minute
 )
 
 // tcpLD applies LoopConfig.TCPLD to an RTO event: while the context knows
@@ -294,6 +309,7 @@ func (l *Loop) tcpLD(ev dataplane.Event) {
 			return
 		}
 		rec.trouble = true
+		l.tcpLDHold(k, rec, rec.seen)
 		l.tcpLDSend(ev)
 	})
 }
@@ -321,11 +337,13 @@ func (l *Loop) tcpLDCheck() {
 	l.guard("tcp-ld", func() {
 		for k, rec := range l.ld {
 			if now.Sub(rec.seen) > ldForget {
+				l.tcpLDRelease(k, rec)
 				delete(l.ld, k)
 				continue
 			}
 			if l.core.PathTrouble(k.local, k.peer) {
 				rec.trouble, rec.bursts = true, 0
+				l.tcpLDHold(k, rec, now)
 				continue
 			}
 			if !rec.trouble || now.Before(rec.burstAt) {
@@ -343,10 +361,39 @@ func (l *Loop) tcpLDCheck() {
 				l.tcpldBursts.Add(1)
 			}
 			if rec.bursts >= ldBursts {
+				l.tcpLDRelease(k, rec)
 				delete(l.ld, k)
 			}
 		}
 	})
+}
+
+// tcpLDHold holds the pair in the data plane (renewing the hold when less
+// than half of it is left).
+func (l *Loop) tcpLDHold(k ldPair, rec *ldRec, now time.Time) {
+	if l.cfg.TCPLDHold == nil || rec.held.Sub(now) > ldHoldFor/2 {
+		return
+	}
+	until := now.Add(ldHoldFor)
+	if err := l.cfg.TCPLDHold(k.local, k.peer, until); err != nil {
+		l.tcpldErrors.Add(1)
+		l.log.Debug("TCP-LD: cannot hold the pair", "local", k.local, "peer", k.peer, "err", err)
+		return
+	}
+	rec.held = until
+	l.tcpldHolds.Add(1)
+}
+
+// tcpLDRelease ends the pair's hold, if any.
+func (l *Loop) tcpLDRelease(k ldPair, rec *ldRec) {
+	if l.cfg.TCPLDHold == nil || rec.held.IsZero() {
+		return
+	}
+	if err := l.cfg.TCPLDHold(k.local, k.peer, time.Time{}); err != nil {
+		l.tcpldErrors.Add(1)
+		l.log.Debug("TCP-LD: cannot release the pair", "local", k.local, "peer", k.peer, "err", err)
+	}
+	rec.held = time.Time{}
 }
 
 // tcpLDNext returns when tcpLDCheck has a burst due, if any.

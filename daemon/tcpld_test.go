@@ -42,16 +42,34 @@ func TestTCPLDErrorBytes(t *testing.T) {
 func TestLoopTCPLD(t *testing.T) {
 	core := newFakeCore()
 	var sent []dataplane.Event
-	l := NewLoop(core, LoopConfig{Clock: newFakeClock(), TCPLD: func(ev dataplane.Event) error { sent = append(sent, ev); return nil }})
+	type hold struct {
+		local, peer netip.Addr
+		until       time.Time
+	}
+	var holds []hold
+	l := NewLoop(core, LoopConfig{
+		Clock: newFakeClock(),
+		TCPLD: func(ev dataplane.Event) error { sent = append(sent, ev); return nil },
+		TCPLDHold: func(local, peer netip.Addr, until time.Time) error {
+			holds = append(holds, hold{local, peer, until})
+			return nil
+		},
+	})
 	a, b := netip.MustParseAddr("2001:db8:a::1"), netip.MustParseAddr("2001:db8:b::1")
 	rto := dataplane.Event{Kind: dataplane.EventULPTrouble, Src: a, Dst: b, LocalPort: 1, PeerPort: 2, SndUna: 3}
 	l.tcpLD(rto) // REAP still operational: remembered only
 	l.tcpLDCheck()
-	if len(sent) != 0 {
-		t.Fatalf("sent %+v while the pair works", sent)
+	if len(sent) != 0 || len(holds) != 0 {
+		t.Fatalf("sent %+v, held %+v while the pair works", sent, holds)
 	}
 	core.trouble = true
 	l.tcpLDCheck()
+	// Exploring with a timed-out connection: the pair is held (once, not
+	// at every check).
+	l.tcpLDCheck()
+	if len(holds) != 1 || holds[0].local != a || holds[0].peer != b || holds[0].until.Sub(l.cfg.Clock.Now()) != ldHoldFor {
+		t.Fatalf("holds %+v", holds)
+	}
 	l.tcpLD(rto)
 	l.tcpLD(dataplane.Event{Kind: dataplane.EventULPTrouble, Src: a, Dst: b})                         // no connection
 	l.tcpLD(dataplane.Event{Kind: dataplane.EventTrigger, Src: a, Dst: b, LocalPort: 1, PeerPort: 2}) // not an RTO
@@ -84,6 +102,10 @@ func TestLoopTCPLD(t *testing.T) {
 	if _, ok := l.tcpLDNext(); ok || len(l.ld) != 0 {
 		t.Fatal("bursts not over")
 	}
+	// Released after the last burst.
+	if len(holds) != 2 || holds[1].local != a || holds[1].peer != b || !holds[1].until.IsZero() {
+		t.Fatalf("holds %+v, want the pair released", holds)
+	}
 
 	seen := map[uint16]int{}
 	for _, ev := range sent[2:] {
@@ -95,7 +117,7 @@ func TestLoopTCPLD(t *testing.T) {
 	if seen[1] != ldBurst*ldBursts || seen[7] != ldBurst*ldBursts {
 		t.Fatalf("bursts per connection %v", seen)
 	}
-	if c := l.Counters(); c["loop_tcpld_sent"] != uint64(len(sent)) || c["loop_tcpld_bursts"] != 1 {
+	if c := l.Counters(); c["loop_tcpld_sent"] != uint64(len(sent)) || c["loop_tcpld_bursts"] != 1 || c["loop_tcpld_holds"] != 1 {
 		t.Fatalf("counters %v", c)
 	}
 }

@@ -98,8 +98,13 @@ func (m Mapping) Shimmed() bool {
 type Activity struct {
 	LocalTag               uint64
 	LastSent, LastReceived time.Time
-	TxPackets, TxBytes     uint64
-	RxPackets, RxBytes     uint64
+	// FirstSent is the earliest packet sent after LastReceived, when the
+	// data plane knows it (zero otherwise): REAP's Send Timer starts at the
+	// first packet that goes unanswered (RFC 5534 §6.2), which a periodic
+	// read of LastSent alone would put up to one read period later.
+	FirstSent          time.Time
+	TxPackets, TxBytes uint64
+	RxPackets, RxBytes uint64
 }
 
 // DataPlane is what the engine drives. Implementations must be safe to call

@@ -287,6 +287,9 @@ func (d *Memory) Output(p Packet) Packet {
 		d.countUnmapped(p.Src, p.Dst, now)
 		return p
 	}
+	if !e.a.FirstSent.After(e.a.LastReceived) {
+		e.a.FirstSent = now
+	}
 	e.a.LastSent = now
 	e.a.TxPackets++
 	e.a.TxBytes += uint64(p.Len())

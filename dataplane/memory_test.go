@@ -50,6 +50,14 @@ func TestMemoryUnshimmedPassesAndCounts(t *testing.T) {
 	if !a.LastSent.Equal(c.t.Add(-time.Second)) || !a.LastReceived.Equal(c.t) {
 		t.Errorf("times %v %v", a.LastSent, a.LastReceived)
 	}
+	// FirstSent: the first send after the last receive.
+	for i := range 3 {
+		c.t = c.t.Add(time.Second)
+		d.Output(dataplane.Packet{Src: ulidA, Dst: ulidB, Proto: 17, Payload: make([]byte, 10)})
+		if a, _ := d.Activity(7); !a.FirstSent.Equal(c.t.Add(-time.Duration(i) * time.Second)) {
+			t.Errorf("send %d: first send %v, want %v", i, a.FirstSent, c.t.Add(-time.Duration(i)*time.Second))
+		}
+	}
 }
 
 func TestMemoryShimmedRewriteAndRestore(t *testing.T) {

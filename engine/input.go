@@ -29,10 +29,17 @@ func (e *Engine) HandleActivity(now time.Time, a dataplane.Activity) {
 		return
 	}
 	n := ns(now)
+	prevSent := c.lastSent
 	sent := activityAdvance(&c.txPkts, a.TxPackets, a.LastSent, c.lastSent, n)
 	recv := activityAdvance(&c.rxPkts, a.RxPackets, a.LastReceived, c.lastRecv, n)
 	if sent == 0 && recv == 0 {
 		return
+	}
+	// The first packet sent after the last one received, when it is new:
+	// REAP's Send Timer starts there (RFC 5534 §6.2).
+	var ft time.Time
+	if f := ns(a.FirstSent); sent != 0 && !a.FirstSent.IsZero() && f > prevSent && f <= sent {
+		ft = a.FirstSent
 	}
 	c.lastSent, c.lastRecv = max(c.lastSent, sent), max(c.lastRecv, recv)
 	c.lastActive = max(c.lastActive, c.lastSent, c.lastRecv)
@@ -44,7 +51,7 @@ func (e *Engine) HandleActivity(now time.Time, a dataplane.Activity) {
 	if c.lastRecv != 0 {
 		rt = fromNS(c.lastRecv)
 	}
-	e.reapActivity(c, now, st, rt)
+	e.reapActivity(c, now, ft, st, rt)
 	e.schedule(c, now)
 }
 

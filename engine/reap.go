@@ -139,13 +139,13 @@ func (e *Engine) sendProbe(c *Context, p reap.Pair, pr *reap.Probe) {
 	e.send(p.Local, p.Peer, m)
 }
 
-// reapActivity: the data plane's last-sent/last-received instants
-// (RFC 5534 §6.1, §6.2).
-func (e *Engine) reapActivity(c *Context, now time.Time, sent, recv time.Time) {
+// reapActivity: the data plane's last-sent/last-received instants and the
+// first send after the last receive, if known (RFC 5534 §6.1, §6.2).
+func (e *Engine) reapActivity(c *Context, now time.Time, first, sent, recv time.Time) {
 	if c.reap == nil || c.state != StateEstablished {
 		return
 	}
-	e.reapApply(c, now, c.reap.Activity(now, sent, recv, e.acts[:0]))
+	e.reapApply(c, now, c.reap.ActivitySince(now, first, sent, recv, e.acts[:0]))
 }
 
 // reapControl: a Shim6 control message other than Keepalive and Probe was

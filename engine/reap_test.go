@@ -321,3 +321,27 @@ func TestInboundOkProbeWithoutReportsAccepted(t *testing.T) {
 		t.Fatalf("answered %v, B %s on %v->%v", answered, cb.reap.State(), cb.lpLocal, cb.lpPeer)
 	}
 }
+
+// A report's FirstSent (the first packet sent after the last received)
+// starts the Send Timer there (RFC 5534 §6.2): with reports 1 s apart and
+// a Send Timeout of 3 s, exploration starts 2.7-3 s after that packet,
+// not up to a report period later.
+func TestSendTimerFromFirstSent(t *testing.T) {
+	n, a, b := twoHosts(t, Config{SendTimeout: 3 * time.Second}, Config{})
+	ca, _ := establish(t, n, a, b)
+	a.e.HandleActivity(n.now, activity(ca, n.now, true, true))
+	n.filter = func(pkt) bool { return false }
+	n.run(10 * time.Millisecond)
+	first := n.now // the first packet after the last one received
+	n.run(990 * time.Millisecond)
+	rep := activity(ca, n.now, true, false)
+	rep.FirstSent = first
+	a.e.HandleActivity(n.now, rep)
+	start := n.now
+	for i := 0; ca.reap.State().String() == "operational" && i < 300; i++ {
+		n.run(10 * time.Millisecond)
+	}
+	if d := n.now.Sub(first); ca.reap.State().String() != "exploring" || d < 2700*time.Millisecond || d > 3010*time.Millisecond {
+		t.Fatalf("%s %v after the first unanswered packet (%v after the report), want exploring at 2.7-3 s", ca.reap.State(), d, n.now.Sub(start))
+	}
+}

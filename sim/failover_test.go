@@ -61,7 +61,11 @@ func TestFailoverOntoEachAlternativePair(t *testing.T) {
 
 // RFC 5534 Appendix A example 5: only A->B breaks on the current pair. B
 // notices (its packets get no answer), explores; A answers in state
-// InboundOk; A moves to another pair while B keeps the working one.
+// InboundOk; A moves to another pair. B probes the pair sharing no locator
+// with its current one first (reap afterDiverse: after a Send Timeout the
+// current pair is the least likely to work), which works both ways, and
+// takes it; the RFC's example, probing the current pair first, would keep B
+// on its working direction. Either way both end on working pairs.
 func TestUnidirectionalFailure(t *testing.T) {
 	s := newScene(t, sceneOpts{seed: 20, flow: &sim.FlowOptions{}})
 	s.established(5 * time.Second)
@@ -71,8 +75,8 @@ func TestUnidirectionalFailure(t *testing.T) {
 	if l, p := s.current(s.a, s.b); l == s.a.ULID() && p == s.b.ULID() {
 		t.Errorf("A still sends on the broken direction")
 	}
-	if l, p := s.current(s.b, s.a); l != s.b.ULID() || p != s.a.ULID() {
-		t.Errorf("B moved to %s->%s although its direction works", l, p)
+	if l, p := s.current(s.b, s.a); l == s.b.ULID() || p == s.a.ULID() {
+		t.Errorf("B on %s->%s, want the pair sharing no locator with its ULIDs", l, p)
 	}
 	if !hasReap(s.a, "inbound-ok") {
 		t.Error("A never was in InboundOk")
@@ -93,7 +97,9 @@ func hasReap(h *sim.Host, state string) bool {
 }
 
 // Both directions of the current pair fail at once (RFC 5534 Appendix A
-// example 4): both ends explore and meet on a working pair.
+// example 4): the end whose Send Timer fires first explores, the other
+// answers in InboundOk (or explores too, when its timer fires before the
+// first probe arrives), and they meet on a working pair.
 func TestBothDirectionsFail(t *testing.T) {
 	s := newScene(t, sceneOpts{seed: 21, flow: &sim.FlowOptions{}})
 	s.established(5 * time.Second)
@@ -107,8 +113,11 @@ func TestBothDirectionsFail(t *testing.T) {
 	if _, p := s.current(s.b, s.a); p == s.a.ULID() {
 		t.Errorf("B still sends to A's dead locator")
 	}
-	if !hasReap(s.a, "exploring") || !hasReap(s.b, "exploring") {
-		t.Error("both ends should have explored")
+	explored := hasReap(s.a, "exploring") || hasReap(s.b, "exploring")
+	answered := hasReap(s.a, "inbound-ok") || hasReap(s.b, "inbound-ok") ||
+		hasReap(s.a, "exploring") && hasReap(s.b, "exploring")
+	if !explored || !answered {
+		t.Error("no exploration met by the peer")
 	}
 	s.delivering(5 * time.Second)
 	if o := s.f.AtoB().LongestOutage(cut, s.w.Now(), s.f.Gap()); o > 25*time.Second {

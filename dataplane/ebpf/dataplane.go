@@ -752,6 +752,7 @@ func (d *DataPlane) ReadActivity(fn func(dataplane.Activity)) error {
 			LocalTag:     tag,
 			LastSent:     wallClock(a.LastTxNs, now, mono),
 			LastReceived: wallClock(a.LastRxNs, now, mono),
+			FirstSent:    wallClock(a.FirstTxNs, now, mono),
 			TxPackets:    a.TxPackets,
 			TxBytes:      a.TxBytes,
 			RxPackets:    a.RxPackets,
@@ -904,7 +905,7 @@ func (d *DataPlane) Destroy() error {
 	for _, m := range []*cebpf.Map{
 		d.objs.OutMap, d.objs.InMap, d.objs.IcmpMap, d.objs.ActivityMap, d.objs.TriggerMap,
 		d.objs.ConfigMap, d.objs.StatsMap, d.objs.RatelimitMap, d.objs.Events,
-		d.objs.FrMap, d.objs.PairMap,
+		d.objs.FrMap, d.objs.PairMap, d.objs.LdHoldMap, d.objs.LdStateMap, d.objs.LdConnMap,
 	} {
 		errs = append(errs, m.Unpin())
 	}

@@ -178,5 +178,14 @@ func sumActivity(per []shim6Activity) shim6Activity {
 		a.RxPackets += p.RxPackets
 		a.RxBytes += p.RxBytes
 	}
+	// The first transmit after the last receive on any CPU: each CPU knows
+	// its first transmit after its own last receive; those before the
+	// overall last receive do not count (a CPU that sent before and after
+	// it then only reports LastTxNs).
+	for _, p := range per {
+		if p.FirstTxNs > a.LastRxNs && (a.FirstTxNs == 0 || p.FirstTxNs < a.FirstTxNs) {
+			a.FirstTxNs = p.FirstTxNs
+		}
+	}
 	return a
 }

@@ -546,3 +546,63 @@ func TestDecodeEvent(t *testing.T) {
 		t.Fatal("unknown kind decoded")
 	}
 }
+
+// TestActivityFirstSent: the activity map keeps the first transmit after
+// the last receive (REAP's Send Timer starts there, RFC 5534 §6.2).
+func TestActivityFirstSent(t *testing.T) {
+	objs := testObjects(t, shim6Config{})
+	install(t, objs, shimmed)
+	tx := func() {
+		t.Helper()
+		if ret, _ := runProg(t, objs.Shim6CgEgress, packet(ulidA, ulidB, 6, tcpSegment("x")), nil); ret != 1 {
+			t.Fatalf("cgroup egress verdict %d", ret)
+		}
+	}
+	rx := func() {
+		t.Helper()
+		if ret, _ := runProg(t, objs.Shim6In, packet(locB, locA, 140, shimHdr(6, tagA), tcpSegment("y")), nil); ret != tcActOK {
+			t.Fatalf("strip verdict %d", ret)
+		}
+	}
+	// bpf_ktime_get_coarse_ns() moves once per jiffy (<= 10 ms).
+	tick := func() { time.Sleep(15 * time.Millisecond) }
+
+	tx()
+	a := activityOf(t, objs, tagA)
+	if a.FirstTxNs == 0 || a.FirstTxNs != a.LastTxNs {
+		t.Fatalf("after one send: %+v", a)
+	}
+	first := a.FirstTxNs
+	tick()
+	tx()
+	if a = activityOf(t, objs, tagA); a.FirstTxNs != first || a.LastTxNs <= first {
+		t.Fatalf("a second send moved the first (%d -> %+v)", first, a)
+	}
+	tick()
+	rx()
+	tick()
+	tx()
+	tick()
+	tx()
+	a = activityOf(t, objs, tagA)
+	if a.FirstTxNs <= a.LastRxNs || a.FirstTxNs >= a.LastTxNs {
+		t.Fatalf("after a receive: first send %d, want between the receive %d and the last send %d", a.FirstTxNs, a.LastRxNs, a.LastTxNs)
+	}
+}
+
+// TestSumActivityFirstSent: per-CPU first sends before the overall last
+// receive do not count.
+func TestSumActivityFirstSent(t *testing.T) {
+	got := sumActivity([]shim6Activity{
+		{LastTxNs: 50, FirstTxNs: 10, LastRxNs: 5}, // sent before and after the rx of CPU 1
+		{LastRxNs: 20},
+		{LastTxNs: 40, FirstTxNs: 30, LastRxNs: 0},
+		{LastTxNs: 35, FirstTxNs: 25, LastRxNs: 0},
+	})
+	if got.FirstTxNs != 25 || got.LastRxNs != 20 || got.LastTxNs != 50 {
+		t.Fatalf("%+v", got)
+	}
+	if got := sumActivity([]shim6Activity{{LastTxNs: 9, FirstTxNs: 9}, {LastRxNs: 20}}); got.FirstTxNs != 0 {
+		t.Fatalf("first send before the last receive reported: %+v", got)
+	}
+}

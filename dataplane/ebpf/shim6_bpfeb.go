@@ -21,6 +21,7 @@ type shim6Activity struct {
 	TxBytes   uint64
 	RxPackets uint64
 	RxBytes   uint64
+	FirstTxNs uint64
 }
 
 type shim6Config struct {
@@ -105,6 +106,23 @@ type shim6InVal struct {
 	AccLocal   [16]uint8
 	AccPeer    [16]uint8
 	AccUntilNs uint64
+	LastRxNs   uint64
+}
+
+type shim6LdConnKey struct {
+	_     structs.HostLayout
+	Local [16]uint8
+	Peer  [16]uint8
+	Lport uint16
+	Pport uint16
+	Pad   uint32
+}
+
+type shim6LdConnVal struct {
+	_            structs.HostLayout
+	TotalRetrans uint32
+	Pad          uint32
+	FirstNs      uint64
 }
 
 type shim6OutVal struct {
@@ -200,7 +218,8 @@ const (
 	shim6StatSTAT_FR_UNMARKED     shim6Stat = 35
 	shim6StatSTAT_FR_MARK_BUSY    shim6Stat = 36
 	shim6StatSTAT_OUT_PASS        shim6Stat = 37
-	shim6StatSTAT_MAX             shim6Stat = 38
+	shim6StatSTAT_LD_HELD         shim6Stat = 38
+	shim6StatSTAT_MAX             shim6Stat = 39
 )
 
 type shim6TriggerVal struct {
@@ -227,6 +246,9 @@ const (
 	shim6MapFrMap             = "fr_map"
 	shim6MapIcmpMap           = "icmp_map"
 	shim6MapInMap             = "in_map"
+	shim6MapLdConnMap         = "ld_conn_map"
+	shim6MapLdHoldMap         = "ld_hold_map"
+	shim6MapLdStateMap        = "ld_state_map"
 	shim6MapOutMap            = "out_map"
 	shim6MapPairMap           = "pair_map"
 	shim6MapRatelimitMap      = "ratelimit_map"
@@ -307,6 +329,9 @@ type shim6MapSpecs struct {
 	FrMap        *ebpf.MapSpec `ebpf:"fr_map"`
 	IcmpMap      *ebpf.MapSpec `ebpf:"icmp_map"`
 	InMap        *ebpf.MapSpec `ebpf:"in_map"`
+	LdConnMap    *ebpf.MapSpec `ebpf:"ld_conn_map"`
+	LdHoldMap    *ebpf.MapSpec `ebpf:"ld_hold_map"`
+	LdStateMap   *ebpf.MapSpec `ebpf:"ld_state_map"`
 	OutMap       *ebpf.MapSpec `ebpf:"out_map"`
 	PairMap      *ebpf.MapSpec `ebpf:"pair_map"`
 	RatelimitMap *ebpf.MapSpec `ebpf:"ratelimit_map"`
@@ -351,6 +376,9 @@ type shim6Maps struct {
 	FrMap        *ebpf.Map `ebpf:"fr_map"`
 	IcmpMap      *ebpf.Map `ebpf:"icmp_map"`
 	InMap        *ebpf.Map `ebpf:"in_map"`
+	LdConnMap    *ebpf.Map `ebpf:"ld_conn_map"`
+	LdHoldMap    *ebpf.Map `ebpf:"ld_hold_map"`
+	LdStateMap   *ebpf.Map `ebpf:"ld_state_map"`
 	OutMap       *ebpf.Map `ebpf:"out_map"`
 	PairMap      *ebpf.Map `ebpf:"pair_map"`
 	RatelimitMap *ebpf.Map `ebpf:"ratelimit_map"`
@@ -367,6 +395,9 @@ func (m *shim6Maps) Close() error {
 		m.FrMap,
 		m.IcmpMap,
 		m.InMap,
+		m.LdConnMap,
+		m.LdHoldMap,
+		m.LdStateMap,
 		m.OutMap,
 		m.PairMap,
 		m.RatelimitMap,

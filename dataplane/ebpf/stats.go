@@ -41,6 +41,7 @@ var statNames = [...]string{
 	shim6StatSTAT_FR_UNMARKED:     "fr_unmarked",
 	shim6StatSTAT_FR_MARK_BUSY:    "fr_mark_busy",
 	shim6StatSTAT_OUT_PASS:        "out_pass",
+	shim6StatSTAT_LD_HELD:         "ld_held",
 }
 
 // Stats are the data plane's per-reason packet and event counters, summed

@@ -7,7 +7,7 @@
 // engine, which owns the wire encoding, the context tags and the single timer
 // queue of all contexts:
 //
-//	acts = m.Activity(now, a.LastSent, a.LastReceived, acts[:0]) // data-plane activity
+//	acts = m.ActivitySince(now, a.FirstSent, a.LastSent, a.LastReceived, acts[:0]) // data-plane activity
 //	acts = m.ProbeReceived(now, src, dst, &probe, acts[:0])      // a Probe for this context
 //	acts = m.Timer(now, acts[:0])                                 // when NextDeadline is reached
 //	for _, a := range acts { ... send keepalive / send probe / switch pair ... }
@@ -42,8 +42,11 @@
 // the policy table) combined with the Locator Preferences of both ends:
 // BROKEN locators and unverified peer locators are never probed, TRANSIENT
 // ones come last, then priority and weight (DNS SRV semantics, RFC 2782), the
-// ULID pair before the others. A failure exploration probes the current pair
-// first; the reverse of the pair a peer probe arrived on is tried next.
+// ULID pair before the others. After a Send Timeout the best pair sharing no
+// locator with the current one is probed first, then the current pair (it
+// has been silent for a whole Send Timeout); other failure explorations
+// (ULP hints, ICMP errors) probe the current pair first; the reverse of the
+// pair a peer probe arrived on is tried next.
 //
 // The new current pair is chosen from the peer's reports of the probes it
 // received from us (the Precvd entries of a Probe with State InboundOk or

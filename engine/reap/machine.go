@@ -185,9 +185,25 @@ func (m *Machine) Timer(now time.Time, out []Action) []Action {
 // payload packet was sent and received (zero: never). Advances of either
 // instant are the events of RFC 5534 §6.1 and §6.2, applied in time order.
 func (m *Machine) Activity(now, lastSent, lastReceived time.Time, out []Action) []Action {
+	return m.ActivitySince(now, time.Time{}, lastSent, lastReceived, out)
+}
+
+// ActivitySince is Activity with the first packet sent after lastReceived
+// as well (zero if unknown; see dataplane.Activity.FirstSent): the Send
+// Timer then starts at that packet (§6.2) rather than at lastSent.
+func (m *Machine) ActivitySince(now, firstSent, lastSent, lastReceived time.Time, out []Action) []Action {
 	t := ns(now)
 	s, r := min(ns(lastSent), t), min(ns(lastReceived), t)
 	newS, newR := s > m.lastSent, r > m.lastRecv
+	if f := ns(firstSent); newS && f > m.lastSent && f < s && f >= r {
+		// An earlier send of the same report: only a received packet
+		// before it comes first.
+		if newR {
+			out = m.payloadReceived(r, out)
+			newR = false
+		}
+		out = m.payloadSent(f, out)
+	}
 	switch {
 	case newS && newR && r < s:
 		out = m.payloadReceived(r, out)
@@ -518,7 +534,11 @@ func (m *Machine) runTimers(t int64, inclusive bool, out []Action) []Action {
 			expired := m.sendDue
 			m.sendDue = 0
 			if m.state == Operational {
-				out = m.startExploring(t, ReasonSendTimeout, false, out)
+				m.beginEpisode(t, false)
+				m.ex.pairs = m.afterDiverse(m.ex.pairs)
+				m.stats.Explorations++
+				out = m.setState(Exploring, ReasonSendTimeout, out)
+				out = m.scheduledProbe(t, out)
 			} else {
 				out = m.setState(Exploring, ReasonSendTimeout, out)
 				m.ex.recvd = m.ex.recvd[:0]
@@ -679,6 +699,23 @@ func (m *Machine) explorationPairs(currentFirst bool) []Pair {
 	if len(ps) == 0 && m.current.IsValid() {
 		ps = append(ps, m.current) // nothing better to try
 	}
+	return ps
+}
+
+// afterDiverse reorders a failure exploration's pairs (current pair first,
+// then those sharing no locator with it, then the rest) for a Send Timeout:
+// the current pair then goes after the first of the pairs that share no
+// locator with it. Nothing at all came back on it for a Send Timeout while
+// we sent, so it is the pair least likely to work, and probing it first
+// costs an Initial Probe Timeout (0.5 s) of every outage. (A ULP hint or an
+// ICMP error keeps it first: those are often spurious or about one
+// connection, and the current pair then usually still works.) RFC 5534 §5
+// leaves the order to the node; the probing stays sequential.
+func (m *Machine) afterDiverse(ps []Pair) []Pair {
+	if len(ps) < 2 || ps[0] != m.current || ps[1].Local == m.current.Local || ps[1].Peer == m.current.Peer {
+		return ps
+	}
+	ps[0], ps[1] = ps[1], ps[0]
 	return ps
 }
 

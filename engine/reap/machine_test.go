@@ -192,7 +192,9 @@ func TestSendTimerNotRestartedBySends(t *testing.T) {
 	}
 	d.fire()
 	ps := probes(d.out)
-	if d.m.State() != reap.Exploring || len(ps) != 1 || ps[0].Pair != p11 || ps[0].Probe.State != reap.Exploring {
+	// The first probe goes to the pair sharing no locator with the silent
+	// current one (afterDiverse).
+	if d.m.State() != reap.Exploring || len(ps) != 1 || ps[0].Pair != p22 || ps[0].Probe.State != reap.Exploring {
 		t.Fatalf("after Send Timeout: %s %v", d.m.State(), d.out)
 	}
 }
@@ -216,9 +218,10 @@ func TestProbeBackoffSchedule(t *testing.T) {
 		}
 		pairs = append(pairs, ps[0].Pair)
 	}
-	// Sequential over the pairs, current first, cycling.
-	// The pair sharing no locator with the failed one comes second.
-	want := []reap.Pair{p11, p22, p21, p12, p11, p22}
+	// Sequential over the pairs, cycling. After a Send Timeout the pair
+	// sharing no locator with the silent current one comes first, then the
+	// current pair, then the others.
+	want := []reap.Pair{p22, p11, p21, p12, p22, p11}
 	if !slices.Equal(pairs[:6], want) {
 		t.Errorf("probe pairs %v, want %v", pairs[:6], want)
 	}
@@ -806,5 +809,39 @@ func TestFastRerouteProbesMovedPairFirst(t *testing.T) {
 	d2.fire()
 	if ps := probes(d2.out); len(ps) != 1 || ps[0].Pair != p21 {
 		t.Fatalf("next probe %v, want p21", ps)
+	}
+}
+
+// TestActivitySinceStartsSendTimerAtFirstSend: a periodic activity report
+// carries the last send; with the first send after the last receive as
+// well, the Send Timer starts at that send (RFC 5534 §6.2), not up to one
+// report period later.
+func TestActivitySinceStartsSendTimerAtFirstSend(t *testing.T) {
+	for _, withFirst := range []bool{false, true} {
+		d := newDriver(t, &reap.Config{ReturnInterval: -1})
+		recv := d.at(time.Second)
+		d.out = d.m.Activity(recv, recv, recv, d.out[:0])
+		first, last := recv.Add(10*time.Millisecond), recv.Add(5*time.Second)
+		report := d.at(6 * time.Second)
+		if withFirst {
+			d.out = d.m.ActivitySince(report, first, last, recv, d.out[:0])
+		} else {
+			d.out = d.m.Activity(report, last, recv, d.out[:0])
+		}
+		dl, running := d.m.SendTimer()
+		from := last
+		if withFirst {
+			from = first
+		}
+		if st := dl.Sub(from); !running || st < 13500*time.Millisecond || st > 15*time.Second {
+			t.Errorf("first send known %v: Send Timer %v (running %v) after %v, want 13.5-15 s", withFirst, st, running, from)
+		}
+	}
+	// A first send from before the last receive is not one.
+	d := newDriver(t, &reap.Config{ReturnInterval: -1})
+	recv := d.at(time.Second)
+	d.out = d.m.ActivitySince(d.at(time.Second), recv.Add(-time.Millisecond), recv.Add(500*time.Millisecond), recv, d.out[:0])
+	if dl, running := d.m.SendTimer(); !running || dl.Sub(recv.Add(500*time.Millisecond)) < 13500*time.Millisecond {
+		t.Errorf("stale first send started the timer: %v", dl.Sub(recv))
 	}
 }

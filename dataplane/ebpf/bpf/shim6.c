@@ -113,6 +113,35 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } pair_map SEC(".maps");
 
+/* TCP-LD hold (see ld_hold_ack): ULID pairs whose context explored while
+ * TCP connections on it had retransmission timeouts, until when
+ * (CLOCK_MONOTONIC ns). Written by the daemon; ld_state_map[0] is the number
+ * of entries, so that the receive path looks here only when there are. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct ulid_pair);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ld_hold_map SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ld_state_map SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct ld_conn_key);
+	__type(value, struct ld_conn_val);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ld_conn_map SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, DEFAULT_TRIGGER_PAIRS);
@@ -386,7 +415,14 @@ static __always_inline void activity_rx(__u64 tag, __u64 bytes)
 	struct activity *a = bpf_map_lookup_elem(&activity_map, &tag);
 	if (!a)
 		return;
-	a->last_rx_ns = bpf_ktime_get_coarse_ns();
+	__u64 now = bpf_ktime_get_coarse_ns();
+	if (a->last_rx_ns != now) {
+		/* Once per jiffy and CPU: the shared last receive. */
+		struct in_val *iv = bpf_map_lookup_elem(&in_map, &tag);
+		if (iv)
+			iv->last_rx_ns = now;
+	}
+	a->last_rx_ns = now;
 	a->rx_packets += 1;
 	a->rx_bytes += bytes;
 }
@@ -396,7 +432,16 @@ static __always_inline void activity_tx(__u64 tag, __u64 packets, __u64 bytes)
 	struct activity *a = bpf_map_lookup_elem(&activity_map, &tag);
 	if (!a)
 		return;
-	a->last_tx_ns = bpf_ktime_get_coarse_ns();
+	__u64 now = bpf_ktime_get_coarse_ns();
+	if (a->last_tx_ns != now) {
+		/* Once per jiffy and CPU: a receive on any CPU since this CPU's
+		 * first transmit starts a new first transmit. */
+		struct in_val *iv = bpf_map_lookup_elem(&in_map, &tag);
+		__u64 rx = iv ? iv->last_rx_ns : a->last_rx_ns;
+		if (a->first_tx_ns <= rx)
+			a->first_tx_ns = now;
+	}
+	a->last_tx_ns = now;
 	a->tx_packets += packets;
 	a->tx_bytes += bytes;
 }
@@ -858,6 +903,85 @@ static __always_inline int may_follow(const struct in_val *iv, const __u8 *src, 
 	return 1;
 }
 
+/*
+ * TCP-LD hold. After an outage both ends of a TCP connection sit in RTO
+ * backoff; the daemons undo it with RFC 6069 ICMPv6 errors quoting each
+ * socket's snd_una once REAP has a working pair again (daemon/tcpld.go).
+ * The first segment from the peer that gets through usually acknowledges
+ * data whose acknowledgement the outage swallowed: snd_una advances, which
+ * ends the socket's backoff (icsk_retransmits = 0) with an RTT sample
+ * taken from a timestamp echoed from before the outage, and leaves the
+ * rest of the window waiting for a retransmission timer computed from that
+ * sample (12 s after a 15 s outage, measured). The errors that would have
+ * made it retransmit at once then no longer apply (tcp_ld_RTO_revert needs
+ * snd_una and a backoff). So while the daemon holds the pair (it explored
+ * with timed-out connections on it), such an acknowledgement is held back:
+ * the segment is delivered with ack = snd_una, until the socket has
+ * retransmitted (total_retrans moved) or for LD_HOLD_MAX_NS. Sequence
+ * numbers, data, SACK blocks and the window are untouched; the checksum is
+ * updated incrementally (CHECKSUM_COMPLETE stays valid: the segment's sum
+ * does not change).
+ */
+#define LD_HOLD_MAX_NS (500ULL * 1000 * 1000)
+#define LD_CONN_FORGET_NS (10ULL * 1000 * 1000 * 1000)
+
+static __always_inline void ld_hold_ack(struct __sk_buff *skb, __u32 l4)
+{
+	__u32 zero = 0;
+	__u32 *holds = bpf_map_lookup_elem(&ld_state_map, &zero);
+	if (!holds || *holds == 0)
+		return;
+	struct ipv6hdr ip6;
+	struct tcphdr16 th;
+	if (bpf_skb_load_bytes(skb, ETH_HLEN, &ip6, sizeof(ip6)) ||
+	    bpf_skb_load_bytes(skb, l4, &th, sizeof(th)))
+		return;
+	if (!(th.flags & TCP_FLAG_ACK))
+		return;
+	struct ulid_pair k;
+	__builtin_memcpy(k.local, &ip6.daddr, 16);
+	__builtin_memcpy(k.peer, &ip6.saddr, 16);
+	__u64 *until = bpf_map_lookup_elem(&ld_hold_map, &k);
+	if (!until)
+		return;
+	__u64 now = bpf_ktime_get_ns();
+	if (now > *until)
+		return;
+
+	struct bpf_sock_tuple t = {};
+	__builtin_memcpy(t.ipv6.saddr, &ip6.saddr, 16);
+	__builtin_memcpy(t.ipv6.daddr, &ip6.daddr, 16);
+	t.ipv6.sport = th.source;
+	t.ipv6.dport = th.dest;
+	struct bpf_sock *sk = bpf_sk_lookup_tcp(skb, &t, sizeof(t.ipv6), BPF_F_CURRENT_NETNS, 0);
+	if (!sk)
+		return;
+	struct bpf_tcp_sock *tp = bpf_tcp_sock(sk);
+	if (!tp)
+		goto out;
+	__u32 una = tp->snd_una, total = tp->total_retrans;
+	if (tp->icsk_retransmits == 0 || (__s32)(bpf_ntohl(th.ack_seq) - una) <= 0)
+		goto out;
+	struct ld_conn_key ck = {};
+	__builtin_memcpy(ck.local, k.local, 16);
+	__builtin_memcpy(ck.peer, k.peer, 16);
+	ck.lport = th.dest;
+	ck.pport = th.source;
+	struct ld_conn_val *cv = bpf_map_lookup_elem(&ld_conn_map, &ck);
+	if (!cv || now - cv->first_ns > LD_CONN_FORGET_NS) {
+		struct ld_conn_val nv = {.total_retrans = total, .first_ns = now};
+		bpf_map_update_elem(&ld_conn_map, &ck, &nv, BPF_ANY);
+	} else if (cv->total_retrans != total || now - cv->first_ns > LD_HOLD_MAX_NS) {
+		goto out; /* it retransmitted since: acknowledgements pass */
+	}
+	__be32 from = th.ack_seq, to = bpf_htonl(una);
+	if (bpf_l4_csum_replace(skb, l4 + 16, from, to, 4) == 0 &&
+	    bpf_skb_store_bytes(skb, l4 + offsetof(struct tcphdr16, ack_seq), &to, 4, 0) == 0)
+		count(STAT_LD_HELD);
+out:
+	bpf_sk_release(sk);
+}
+
 /* A received packet without a payload extension header: receive activity of
  * a context whose locators are its ULIDs (RFC 5533 §12.1), else the trigger
  * heuristic. */
@@ -897,8 +1021,13 @@ int shim6_in(struct __sk_buff *skb)
 	if (!cfg)
 		return TC_ACT_OK;
 
-	if (meta + 4 <= data && *(__u32 *)meta == XDP_META_STRIPPED)
-		return TC_ACT_OK; /* stripped and counted by shim6_xdp */
+	if (meta + 4 <= data && *(__u32 *)meta == XDP_META_STRIPPED) {
+		/* Stripped and counted by shim6_xdp. */
+		struct ipv6hdr *sip6 = data + ETH_HLEN;
+		if ((void *)(sip6 + 1) <= data_end && sip6->nexthdr == IPPROTO_TCP)
+			ld_hold_ack(skb, ETH_HLEN + IP6_HLEN);
+		return TC_ACT_OK;
+	}
 
 	if (data + ETH_HLEN + IP6_HLEN > data_end) {
 		if (skb->protocol != bpf_htons(ETH_P_IPV6))
@@ -945,6 +1074,8 @@ int shim6_in(struct __sk_buff *skb)
 	}
 	if (nh != IPPROTO_SHIM6) {
 		account_plain_rx(ip6, nh, bytes, cfg);
+		if (nh == IPPROTO_TCP && off == IP6_HLEN)
+			ld_hold_ack(skb, ETH_HLEN + IP6_HLEN);
 		return TC_ACT_OK;
 	}
 
@@ -1021,6 +1152,8 @@ int shim6_in(struct __sk_buff *skb)
 		goto fail;
 	count(STAT_IN_STRIPPED);
 	activity_rx(tag, bytes - SHIM6_HLEN);
+	if (off == IP6_HLEN && sh[0] == IPPROTO_TCP)
+		ld_hold_ack(skb, ETH_HLEN + IP6_HLEN);
 	return TC_ACT_OK;
 fail:
 	count(STAT_IN_ADJUST_FAIL);

@@ -73,6 +73,10 @@ struct in_val {
 	__u8 acc_local[16];
 	__u8 acc_peer[16];
 	__u64 acc_until_ns;
+	/* The context's last receive on any CPU (bpf_ktime_get_coarse_ns, at
+	 * most one store per jiffy and CPU): the per-CPU activity's first
+	 * transmit after the last receive is measured against it. */
+	__u64 last_rx_ns;
 };
 
 /* The context's traffic may follow the peer (OUT_F_FOLLOW). */
@@ -97,6 +101,23 @@ struct fr_val {
 #define FR_REROUTED 1  /* a TCP RTO moved it to the backup pair */
 #define FR_FOLLOWING 2 /* it follows the peer */
 #define FR_MAC 4       /* dmac/smac known: send without neighbour lookup */
+
+/* TCP-LD hold (ld_conn_map), per TCP connection of a held ULID pair: the
+ * connection's total retransmissions when its first acknowledgement was
+ * held back, and when. */
+struct ld_conn_key {
+	__u8 local[16];
+	__u8 peer[16];
+	__be16 lport;
+	__be16 pport;
+	__u32 pad;
+};
+
+struct ld_conn_val {
+	__u32 total_retrans;
+	__u32 pad;
+	__u64 first_ns;
+};
 
 /* pair_map: the pairs a context may use (REAP's candidates: a usable local
  * locator, a verified peer locator) and their routes. */
@@ -143,6 +164,10 @@ struct activity {
 	__u64 tx_bytes;
 	__u64 rx_packets;
 	__u64 rx_bytes;
+	/* The first transmit of this CPU after the context's last receive on
+	 * any CPU (in_val.last_rx_ns, checked once per jiffy): REAP's Send Timer
+	 * starts there (RFC 5534 §6.2). */
+	__u64 first_tx_ns;
 };
 
 /* Trigger LRU value: traffic of a ULID pair that has no context. */
@@ -252,6 +277,7 @@ enum stat {
 	STAT_FR_UNMARKED,       /* the mark removed again (the move ended) */
 	STAT_FR_MARK_BUSY,      /* socket not marked: it has a mark of its own */
 	STAT_OUT_PASS,          /* unshimmed pair's packet passed on from the shim device */
+	STAT_LD_HELD,           /* TCP-LD hold: an acknowledgement held back (ack = snd_una) */
 	STAT_MAX,
 };
 
