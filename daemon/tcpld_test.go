@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -249,7 +248,7 @@ func tcpLDRun(t *testing.T, mode string) {
 	if mode == "burst-paced" {
 		time.Sleep(4 * time.Second)
 	}
-	info := tcpInfo(t, c)
+	info := nstest.TCPInfo(t, c)
 	before := received.Load()
 	healed := time.Now()
 	if err := topo.Heal("a-p1"); err != nil {
@@ -303,21 +302,4 @@ func tcpLDRun(t *testing.T, mode string) {
 			t.Errorf("without TCP-LD the backoff is %d after 2.5 s: the comparison lost its point", info.Backoff)
 		}
 	}
-}
-
-func tcpInfo(t *testing.T, c net.Conn) *unix.TCPInfo {
-	t.Helper()
-	rc, err := c.(syscall.Conn).SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var info *unix.TCPInfo
-	var gerr error
-	if err := rc.Control(func(fd uintptr) { info, gerr = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO) }); err != nil {
-		t.Fatal(err)
-	}
-	if gerr != nil {
-		t.Fatal(gerr)
-	}
-	return info
 }

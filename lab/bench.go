@@ -252,7 +252,7 @@ func RunBench(ctx context.Context, cfg BenchConfig) (res BenchResult, err error)
 			return res, err
 		}
 	}
-	res.Targets = targets(res.Rows, res.Throughput)
+	res.Targets = BenchTargets(res.Rows, res.Throughput)
 	if cfg.SVG != "" {
 		if err := os.WriteFile(cfg.SVG, BenchChart(res).SVG(), 0o644); err != nil {
 			return res, err
@@ -399,7 +399,9 @@ func findRow(rows []BenchRow, scen string, tr Traffic) (BenchRow, bool) {
 	return BenchRow{}, false
 }
 
-func targets(rows []BenchRow, tp []Throughput) []Target {
+// BenchTargets evaluates issue 7's targets (and issue 5's throughput goal)
+// on a bench's rows and throughput measurements.
+func BenchTargets(rows []BenchRow, tp []Throughput) []Target {
 	var out []Target
 	for _, tr := range []Traffic{Paced, Bulk} {
 		u, ok1 := findRow(rows, "shim6-ulp", tr)
@@ -431,8 +433,11 @@ func targets(rows []BenchRow, tp []Throughput) []Target {
 		}
 	}
 	if plain > 0 && shim > 0 {
-		out = append(out, Target{What: "shimmed throughput vs plain TCP (information; the data-plane issue sets the goal)",
-			Measured: fmt.Sprintf("%s vs %s = %.2fx", fmtRate(shim), fmtRate(plain), shim/plain), Met: true})
+		// Issue 5's goal: shimmed >= 0.6x plain TCP with the default
+		// offloads (not reachable on a stock kernel: no GSO/GRO for next
+		// header 140; docs/benchmarks.md "## dataplane").
+		out = append(out, Target{What: "shimmed throughput >= 0.6x plain TCP with default offloads",
+			Measured: fmt.Sprintf("%s vs %s = %.2fx", fmtRate(shim), fmtRate(plain), shim/plain), Met: shim >= 0.6*plain})
 	}
 	return out
 }

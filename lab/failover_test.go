@@ -21,7 +21,10 @@ func TestFailoverBaselines(t *testing.T) {
 		recover bool
 	}{
 		{"mptcp-active-paced", lab.FailoverConfig{Traffic: lab.Paced, MPTCP: true}, true},
-		{"mptcp-backup-bulk", lab.FailoverConfig{Traffic: lab.Bulk, MPTCP: true, MPTCPBackup: true}, true},
+		// Backup with paced traffic: a bulk MPTCP stream resumes in bursts
+		// (it keeps scheduling on the dead subflow for a while) and reached
+		// "steady" only after 1.2-10 s in the bench, too noisy to assert.
+		{"mptcp-backup-paced", lab.FailoverConfig{Traffic: lab.Paced, MPTCP: true, MPTCPBackup: true}, true},
 		{"tcp-bulk", lab.FailoverConfig{Traffic: lab.Bulk, Observe: 2 * time.Second}, false},
 		// Both directions stuck: Stop must not wait for ever.
 		{"tcp-paced", lab.FailoverConfig{Traffic: lab.Paced, Observe: time.Second}, false},

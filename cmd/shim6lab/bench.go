@@ -127,6 +127,9 @@ func renderBench(cmd *cobra.Command, path, svg string) error {
 	if err := json.Unmarshal(b, &res); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
+	// The targets are evaluated again from the measurements: the rules may
+	// be newer than the file.
+	res.Targets = lab.BenchTargets(res.Rows, res.Throughput)
 	res.SVG = ""
 	if svg != "" {
 		if err := os.WriteFile(svg, lab.BenchChart(res).SVG(), 0o644); err != nil {

@@ -7,28 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/goshim6/goshim6/internal/netns"
+	"github.com/goshim6/goshim6/internal/netns/nstest"
 )
-
-// tcpInfo reads TCP_INFO of a connection.
-func tcpInfo(t testing.TB, c net.Conn) *unix.TCPInfo {
-	t.Helper()
-	rc, err := c.(*net.TCPConn).SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var info *unix.TCPInfo
-	var gerr error
-	if err := rc.Control(func(fd uintptr) { info, gerr = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO) }); err != nil {
-		t.Fatal(err)
-	}
-	if gerr != nil {
-		t.Fatal(gerr)
-	}
-	return info
-}
 
 // TestTCPLDHoldAck: a's connection sits in RTO backoff because b's
 // acknowledgements are lost (b-p2 blackholed towards a); when the path
@@ -85,9 +66,9 @@ func TestTCPLDHoldAck(t *testing.T) {
 		}
 		exchange(ca, cb, "a -> b with b's acknowledgements lost")
 		deadline := time.Now().Add(10 * time.Second)
-		for i := tcpInfo(t, ca); i.Total_rto < 2 || i.Retransmits == 0 || i.Unacked == 0; i = tcpInfo(t, ca) {
+		for i := nstest.TCPInfo(t, ca); i.Total_rto < 2 || i.Retransmits == 0 || i.Unacked == 0; i = nstest.TCPInfo(t, ca) {
 			if time.Now().After(deadline) {
-				t.Fatalf("%s: a never backed off: %+v", name, tcpInfo(t, ca))
+				t.Fatalf("%s: a never backed off: %+v", name, nstest.TCPInfo(t, ca))
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
@@ -102,7 +83,7 @@ func TestTCPLDHoldAck(t *testing.T) {
 		}
 		// b's data acknowledges a's 100 bytes.
 		exchange(cb, ca, "b -> a after the repair")
-		info := tcpInfo(t, ca)
+		info := nstest.TCPInfo(t, ca)
 		held := a.stats()["ld_held"] - before
 		if hold {
 			if held == 0 || info.Unacked == 0 || info.Retransmits == 0 {
@@ -112,9 +93,9 @@ func TestTCPLDHoldAck(t *testing.T) {
 			// RFC 6069 errors would make that immediate), acknowledgements
 			// pass again.
 			deadline := time.Now().Add(10 * time.Second)
-			for tcpInfo(t, ca).Unacked != 0 {
+			for nstest.TCPInfo(t, ca).Unacked != 0 {
 				if time.Now().After(deadline) {
-					t.Fatalf("hold: a's data never acknowledged: %+v, stats %v", tcpInfo(t, ca), a.stats())
+					t.Fatalf("hold: a's data never acknowledged: %+v, stats %v", nstest.TCPInfo(t, ca), a.stats())
 				}
 				time.Sleep(20 * time.Millisecond)
 			}
