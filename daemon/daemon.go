@@ -170,7 +170,7 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 	defer d.pio.Close()
 
 	var tcpld func(dataplane.Event) error
-	var tcpldHold func(netip.Addr, netip.Addr, time.Time) error
+	var tcpldHold func(netip.Addr, netip.Addr, time.Time, time.Time) error
 	if cfg.REAP.TCPLD && env.OpenTCPLD != nil {
 		ld, err := env.OpenTCPLD()
 		if err != nil {

@@ -47,7 +47,7 @@ type TCPLD interface {
 // ackHolder is a data plane that can hold a ULID pair's acknowledgements
 // for TCP-LD (ebpf.DataPlane.HoldAcks; LoopConfig.TCPLDHold).
 type ackHolder interface {
-	HoldAcks(local, peer netip.Addr, until time.Time) error
+	HoldAcks(local, peer netip.Addr, until, startUntil time.Time) error
 }
 
 // CoreParams is what NewCore gets.

@@ -52,10 +52,13 @@ type LoopConfig struct {
 	// segment that would end a local socket's RTO backoff by acknowledging
 	// data the outage kept unacknowledged is delivered with ack = snd_una
 	// until the socket has retransmitted, so that the RFC 6069 bursts
-	// still find it in backoff (ebpf.DataPlane.HoldAcks). The loop holds a
-	// pair from its context's exploration with timed-out connections on it
-	// to the last burst.
-	TCPLDHold func(local, peer netip.Addr, until time.Time) error
+	// still find it in backoff (ebpf.DataPlane.HoldAcks). Only segments
+	// arriving before startUntil start a hold. The loop holds a pair from
+	// its context's exploration with timed-out connections on it; new
+	// holds stop at the first burst (the burst makes the sockets
+	// retransmit: holding the acknowledgement of that would only cause
+	// another timeout), and the pair is released after the last one.
+	TCPLDHold func(local, peer netip.Addr, until, startUntil time.Time) error
 }
 
 // Loop is the single owner of the Core. Create it with NewLoop, run it
@@ -276,6 +279,10 @@ const (
 	// ldHoldFor is how long one TCPLDHold call holds a pair; renewed while
 	// the context explores, released after the last burst.
 	ldHoldFor = time.Minute
+	// ldHoldAfterBurst: how long held connections may stay held after the
+	// first burst (the data plane releases each after its retransmission
+	// or 500 ms).
+	ldHoldAfterBurst = time.Second
 )
 
 // tcpLD applies LoopConfig.TCPLD to an RTO event: while the context knows
@@ -359,6 +366,7 @@ func (l *Loop) tcpLDCheck() {
 			rec.burstAt = now.Add(ldBurstGap << (rec.bursts - 1))
 			if rec.bursts == 1 {
 				l.tcpldBursts.Add(1)
+				l.tcpLDBursting(k, rec, now)
 			}
 			if rec.bursts >= ldBursts {
 				l.tcpLDRelease(k, rec)
@@ -375,7 +383,7 @@ func (l *Loop) tcpLDHold(k ldPair, rec *ldRec, now time.Time) {
 		return
 	}
 	until := now.Add(ldHoldFor)
-	if err := l.cfg.TCPLDHold(k.local, k.peer, until); err != nil {
+	if err := l.cfg.TCPLDHold(k.local, k.peer, until, until); err != nil {
 		l.tcpldErrors.Add(1)
 		l.log.Debug("TCP-LD: cannot hold the pair", "local", k.local, "peer", k.peer, "err", err)
 		return
@@ -389,11 +397,27 @@ func (l *Loop) tcpLDRelease(k ldPair, rec *ldRec) {
 	if l.cfg.TCPLDHold == nil || rec.held.IsZero() {
 		return
 	}
-	if err := l.cfg.TCPLDHold(k.local, k.peer, time.Time{}); err != nil {
+	if err := l.cfg.TCPLDHold(k.local, k.peer, time.Time{}, time.Time{}); err != nil {
 		l.tcpldErrors.Add(1)
 		l.log.Debug("TCP-LD: cannot release the pair", "local", k.local, "peer", k.peer, "err", err)
 	}
 	rec.held = time.Time{}
+}
+
+// tcpLDBursting tells the data plane that the first burst went out: the
+// connections it holds stay held until they retransmitted (the data plane
+// bounds that), no new ones are held.
+func (l *Loop) tcpLDBursting(k ldPair, rec *ldRec, now time.Time) {
+	if l.cfg.TCPLDHold == nil || rec.held.IsZero() {
+		return
+	}
+	until := now.Add(ldHoldAfterBurst)
+	if err := l.cfg.TCPLDHold(k.local, k.peer, until, now); err != nil {
+		l.tcpldErrors.Add(1)
+		l.log.Debug("TCP-LD: cannot end new holds", "local", k.local, "peer", k.peer, "err", err)
+		return
+	}
+	rec.held = until
 }
 
 // tcpLDNext returns when tcpLDCheck has a burst due, if any.

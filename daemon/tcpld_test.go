@@ -42,15 +42,15 @@ func TestLoopTCPLD(t *testing.T) {
 	core := newFakeCore()
 	var sent []dataplane.Event
 	type hold struct {
-		local, peer netip.Addr
-		until       time.Time
+		local, peer       netip.Addr
+		until, startUntil time.Time
 	}
 	var holds []hold
 	l := NewLoop(core, LoopConfig{
 		Clock: newFakeClock(),
 		TCPLD: func(ev dataplane.Event) error { sent = append(sent, ev); return nil },
-		TCPLDHold: func(local, peer netip.Addr, until time.Time) error {
-			holds = append(holds, hold{local, peer, until})
+		TCPLDHold: func(local, peer netip.Addr, until, startUntil time.Time) error {
+			holds = append(holds, hold{local, peer, until, startUntil})
 			return nil
 		},
 	})
@@ -66,7 +66,7 @@ func TestLoopTCPLD(t *testing.T) {
 	// Exploring with a timed-out connection: the pair is held (once, not
 	// at every check).
 	l.tcpLDCheck()
-	if len(holds) != 1 || holds[0].local != a || holds[0].peer != b || holds[0].until.Sub(l.cfg.Clock.Now()) != ldHoldFor {
+	if len(holds) != 1 || holds[0].local != a || holds[0].peer != b || holds[0].until.Sub(l.cfg.Clock.Now()) != ldHoldFor || holds[0].startUntil != holds[0].until {
 		t.Fatalf("holds %+v", holds)
 	}
 	l.tcpLD(rto)
@@ -86,6 +86,11 @@ func TestLoopTCPLD(t *testing.T) {
 	if len(sent) != 2+2*ldBurst {
 		t.Fatalf("%d errors after the repair, want %d", len(sent)-2, 2*ldBurst)
 	}
+	// The first burst ends new holds (held connections stay held until
+	// they retransmitted, at most ldHoldAfterBurst).
+	if now := l.cfg.Clock.Now(); len(holds) != 2 || !holds[1].startUntil.Equal(now) || holds[1].until.Sub(now) != ldHoldAfterBurst {
+		t.Fatalf("holds %+v after the first burst", holds)
+	}
 	clk := l.cfg.Clock.(*fakeClock)
 	if next, ok := l.tcpLDNext(); !ok || next.Sub(clk.Now()) != ldBurstGap {
 		t.Fatalf("next burst %v (%v)", next, ok)
@@ -102,7 +107,7 @@ func TestLoopTCPLD(t *testing.T) {
 		t.Fatal("bursts not over")
 	}
 	// Released after the last burst.
-	if len(holds) != 2 || holds[1].local != a || holds[1].peer != b || !holds[1].until.IsZero() {
+	if len(holds) != 3 || holds[2].local != a || holds[2].peer != b || !holds[2].until.IsZero() {
 		t.Fatalf("holds %+v, want the pair released", holds)
 	}
 

@@ -165,7 +165,7 @@ func (e *Engine) install(c *Context, now time.Time) {
 		LocalLocator: c.lpLocal, PeerLocator: c.lpPeer,
 		LocalTag: c.localTag, PeerTag: c.peerTag, FII: c.fii,
 	}
-	e.frFields(c, &m)
+	e.frFields(c, now, &m)
 	err := e.deps.DataPlane.Install(m)
 	if err != nil {
 		e.stats.DataPlaneErrors++

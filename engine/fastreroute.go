@@ -28,6 +28,13 @@ import (
 // confirmation (frCheck) before the move is undone.
 const frMaxRetries = 3
 
+// frAvoidFor: a pair a move went to and REAP then rejected is not offered
+// as the backup for this long (REAP's own return, 30 s after leaving the
+// best pair, probes it again). Without it each TCP timeout moves the
+// retransmission to the dead pair again, and TCP, whose only
+// transmissions are then its retransmissions, never gets through.
+const frAvoidFor = 30 * time.Second
+
 // frState is a context's fast-reroute state, allocated at its first move.
 type frState struct {
 	// pending: the data plane moved traffic to pair and no mapping has
@@ -49,6 +56,10 @@ type frState struct {
 	peerPair dataplane.Pair
 	// peerUntil ends peerPair (0: until the next switch).
 	peerUntil int64
+	// avoid: a pair a move went to that REAP rejected; not the backup
+	// before avoidUntil (frAvoidFor).
+	avoid      dataplane.Pair
+	avoidUntil int64
 }
 
 // frSwitched records that the current pair of c changes from (local,
@@ -79,7 +90,7 @@ func (e *Engine) frSwitched(c *Context, now time.Time, local, peer netip.Addr) {
 // candidate pairs in exploration order, the backup (the best pair that
 // shares no locator with the current one, else the best other pair), and
 // the instant before which a ULP hint is stale.
-func (e *Engine) frFields(c *Context, m *dataplane.Mapping) {
+func (e *Engine) frFields(c *Context, now time.Time, m *dataplane.Mapping) {
 	c.frAfter, c.frOn = 0, false
 	if !e.cfg.FastReroute || c.reap == nil || c.fii != 0 || c.state != StateEstablished || c.reap.Pinned() {
 		return
@@ -89,12 +100,20 @@ func (e *Engine) frFields(c *Context, m *dataplane.Mapping) {
 		return
 	}
 	cur := reap.Pair{Local: c.lpLocal, Peer: c.lpPeer}
+	var avoid dataplane.Pair
+	if f := c.fr; f != nil && f.avoid.IsValid() {
+		if ns(now) < f.avoidUntil && (f.avoid.Local != cur.Local || f.avoid.Peer != cur.Peer) {
+			avoid = f.avoid
+		} else {
+			f.avoid, f.avoidUntil = dataplane.Pair{}, 0
+		}
+	}
 	m.Pairs = make([]dataplane.Pair, 0, len(ps))
 	var other, disjoint dataplane.Pair
 	for _, p := range ps {
 		dp := dataplane.Pair{Local: p.Local, Peer: p.Peer}
 		m.Pairs = append(m.Pairs, dp)
-		if p == cur {
+		if p == cur || dp == avoid {
 			continue
 		}
 		if !other.IsValid() {
@@ -139,6 +158,7 @@ func (e *Engine) frResolve(c *Context, now time.Time) {
 		return
 	}
 	e.stats.FastReroutesUndone++
+	f.avoid, f.avoidUntil = f.pair, ns(now.Add(frAvoidFor))
 	if f.follow {
 		// REAP rejected the pair the peer sends on: not followed
 		// again (until the next switch).

@@ -121,6 +121,17 @@ func TestFastRerouteUndone(t *testing.T) {
 	if _, _, ok := ca.frPair(); ok {
 		t.Fatal("move still pending")
 	}
+	// The rejected pair is not the backup for frAvoidFor (a TCP timeout
+	// would move the retransmission to the dead pair again, and again).
+	if m := a.dp.maps[ca.localTag]; !m.Backup.IsValid() || m.Backup == (dataplane.Pair{Local: a2, Peer: b2}) {
+		t.Fatalf("backup %v after a2>b2 was rejected", m.Backup)
+	}
+	n.run(frAvoidFor)
+	a.e.Explore(n.now, ca.localTag) // any install
+	n.run(time.Second)
+	if m := a.dp.maps[ca.localTag]; m.Backup != (dataplane.Pair{Local: a2, Peer: b2}) {
+		t.Fatalf("backup %v %v after the rejection, want a2>b2 again", m.Backup, frAvoidFor)
+	}
 }
 
 type countingDP struct {

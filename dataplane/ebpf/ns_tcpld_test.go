@@ -23,8 +23,8 @@ func TestTCPLDHoldAck(t *testing.T) {
 	a.install(ma)
 	b.install(mb)
 
-	for _, hold := range []bool{false, true} {
-		name := map[bool]string{false: "no hold", true: "hold"}[hold]
+	for _, mode := range []string{"no hold", "hold", "hold after the burst"} {
+		name, hold, late := mode, mode == "hold", mode == "hold after the burst"
 		ln, err := b.h.NS.Listen("tcp6", net.JoinHostPort(b.ulid.String(), "0"))
 		if err != nil {
 			t.Fatal(err)
@@ -72,8 +72,14 @@ func TestTCPLDHoldAck(t *testing.T) {
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
-		if hold {
-			if err := a.dp.HoldAcks(a.ulid, b.ulid, time.Now().Add(time.Minute)); err != nil {
+		switch {
+		case hold:
+			if err := a.dp.HoldAcks(a.ulid, b.ulid, time.Now().Add(time.Minute), time.Now().Add(time.Minute)); err != nil {
+				t.Fatal(err)
+			}
+		case late:
+			// Held, but new holds ended (the daemon's first burst).
+			if err := a.dp.HoldAcks(a.ulid, b.ulid, time.Now().Add(time.Minute), time.Now()); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -99,11 +105,16 @@ func TestTCPLDHoldAck(t *testing.T) {
 				}
 				time.Sleep(20 * time.Millisecond)
 			}
-			if err := a.dp.HoldAcks(a.ulid, b.ulid, time.Time{}); err != nil {
+			if err := a.dp.HoldAcks(a.ulid, b.ulid, time.Time{}, time.Time{}); err != nil {
 				t.Fatal(err)
 			}
 		} else if held != 0 || info.Unacked != 0 || info.Retransmits != 0 {
-			t.Fatalf("no hold: ld_held +%d, a's %+v (want everything acknowledged)", held, info)
+			t.Fatalf("%s: ld_held +%d, a's %+v (want everything acknowledged)", name, held, info)
+		}
+		if late {
+			if err := a.dp.HoldAcks(a.ulid, b.ulid, time.Time{}, time.Time{}); err != nil {
+				t.Fatal(err)
+			}
 		}
 		exchange(ca, cb, "a -> b at the end")
 		ca.Close()

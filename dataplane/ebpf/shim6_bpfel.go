@@ -125,6 +125,12 @@ type shim6LdConnVal struct {
 	FirstNs      uint64
 }
 
+type shim6LdHoldVal struct {
+	_            structs.HostLayout
+	UntilNs      uint64
+	StartUntilNs uint64
+}
+
 type shim6OutVal struct {
 	_        structs.HostLayout
 	LocalLoc [16]uint8

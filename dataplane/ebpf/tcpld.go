@@ -9,17 +9,18 @@ import (
 	cebpf "github.com/cilium/ebpf"
 )
 
-// HoldAcks starts, extends (until in the future) or ends (zero or past
+// HoldAcks starts, changes (until in the future) or ends (zero or past
 // until) the TCP-LD hold of a ULID pair: while it lasts, shim6_in delivers
 // a TCP segment of the pair that would advance the receiving socket's
 // snd_una while that socket is in retransmission-timeout backoff with ack
 // = snd_una instead, until the socket has retransmitted (at most 500 ms per
-// connection). The daemon holds a pair while its context explores with
+// connection). Only segments that arrive before startUntil start holding a
+// connection (the daemon sets it to its first burst). The daemon holds a pair while its context explores with
 // timed-out connections on it, and releases it after its RFC 6069 bursts:
 // those bursts quote snd_una and only work while the socket is still in
 // backoff, which the peer's first segment after an outage would otherwise
 // end (see ld_hold_ack in bpf/shim6.c and docs/dataplane.md).
-func (d *DataPlane) HoldAcks(local, peer netip.Addr, until time.Time) error {
+func (d *DataPlane) HoldAcks(local, peer netip.Addr, until, startUntil time.Time) error {
 	if !local.Is6() || !peer.Is6() {
 		return fmt.Errorf("%w: TCP-LD hold needs IPv6 ULIDs: %v, %v", ErrInvalidMapping, local, peer)
 	}
@@ -28,7 +29,7 @@ func (d *DataPlane) HoldAcks(local, peer netip.Addr, until time.Time) error {
 	k := pairKey(local, peer)
 	var err error
 	if ns := monoNs(until); ns != 0 {
-		err = d.objs.LdHoldMap.Update(k, ns, cebpf.UpdateAny)
+		err = d.objs.LdHoldMap.Update(k, shim6LdHoldVal{UntilNs: ns, StartUntilNs: monoNs(startUntil)}, cebpf.UpdateAny)
 	} else if err = d.objs.LdHoldMap.Delete(k); errors.Is(err, cebpf.ErrKeyNotExist) {
 		err = nil
 	}
@@ -40,7 +41,7 @@ func (d *DataPlane) HoldAcks(local, peer netip.Addr, until time.Time) error {
 	// right across restarts.
 	var n uint32
 	var key shim6UlidPair
-	var val uint64
+	var val shim6LdHoldVal
 	it := d.objs.LdHoldMap.Iterate()
 	for it.Next(&key, &val) {
 		n++

@@ -122,7 +122,7 @@ struct {
 	__uint(max_entries, 1024);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct ulid_pair);
-	__type(value, __u64);
+	__type(value, struct ld_hold_val);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } ld_hold_map SEC(".maps");
 
@@ -917,7 +917,11 @@ static __always_inline int may_follow(const struct in_val *iv, const __u8 *src, 
  * snd_una and a backoff). So while the daemon holds the pair (it explored
  * with timed-out connections on it), such an acknowledgement is held back:
  * the segment is delivered with ack = snd_una, until the socket has
- * retransmitted (total_retrans moved) or for LD_HOLD_MAX_NS. Sequence
+ * retransmitted (total_retrans moved) or for LD_HOLD_MAX_NS. Only segments
+ * that arrive before start_until_ns (the daemon's first burst) start a
+ * hold: after the burst the socket has retransmitted already, and holding
+ * the acknowledgement of that retransmission would only cause another
+ * timeout. Sequence
  * numbers, data, SACK blocks and the window are untouched; the checksum is
  * updated incrementally (CHECKSUM_COMPLETE stays valid: the segment's sum
  * does not change).
@@ -941,11 +945,11 @@ static __always_inline void ld_hold_ack(struct __sk_buff *skb, __u32 l4)
 	struct ulid_pair k;
 	__builtin_memcpy(k.local, &ip6.daddr, 16);
 	__builtin_memcpy(k.peer, &ip6.saddr, 16);
-	__u64 *until = bpf_map_lookup_elem(&ld_hold_map, &k);
-	if (!until)
+	struct ld_hold_val *h = bpf_map_lookup_elem(&ld_hold_map, &k);
+	if (!h)
 		return;
 	__u64 now = bpf_ktime_get_ns();
-	if (now > *until)
+	if (now > h->until_ns)
 		return;
 
 	struct bpf_sock_tuple t = {};
@@ -969,6 +973,11 @@ static __always_inline void ld_hold_ack(struct __sk_buff *skb, __u32 l4)
 	ck.pport = th.source;
 	struct ld_conn_val *cv = bpf_map_lookup_elem(&ld_conn_map, &ck);
 	if (!cv || now - cv->first_ns > LD_CONN_FORGET_NS) {
+		/* A connection is held only from before the daemon's first
+		 * burst: one that the burst already made retransmit must get its
+		 * acknowledgements. */
+		if (now > h->start_until_ns)
+			goto out;
 		struct ld_conn_val nv = {.total_retrans = total, .first_ns = now};
 		bpf_map_update_elem(&ld_conn_map, &ck, &nv, BPF_ANY);
 	} else if (cv->total_retrans != total || now - cv->first_ns > LD_HOLD_MAX_NS) {

@@ -102,6 +102,13 @@ struct fr_val {
 #define FR_FOLLOWING 2 /* it follows the peer */
 #define FR_MAC 4       /* dmac/smac known: send without neighbour lookup */
 
+/* TCP-LD hold (ld_hold_map), per ULID pair: until when segments are held,
+ * and until when a connection may start being held (CLOCK_MONOTONIC ns). */
+struct ld_hold_val {
+	__u64 until_ns;
+	__u64 start_until_ns;
+};
+
 /* TCP-LD hold (ld_conn_map), per TCP connection of a held ULID pair: the
  * connection's total retransmissions when its first acknowledgement was
  * held back, and when. */
