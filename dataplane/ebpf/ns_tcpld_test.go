@@ -124,4 +124,10 @@ func TestTCPLDHoldAck(t *testing.T) {
 	if err := a.dp.objs.LdStateMap.Lookup(uint32(0), &n); err != nil || n != 0 {
 		t.Fatalf("holds left: %d, %v", n, err)
 	}
+	// Released pairs leave no connection behind.
+	var ck shim6LdConnKey
+	var cv shim6LdConnVal
+	if it := a.dp.objs.LdConnMap.Iterate(); it.Next(&ck, &cv) {
+		t.Fatalf("ld_conn_map entry left after the release: %+v", ck)
+	}
 }

@@ -36,6 +36,24 @@ func (d *DataPlane) HoldAcks(local, peer netip.Addr, until, startUntil time.Time
 	if err != nil {
 		return fmt.Errorf("TCP-LD hold %v > %v: %w", local, peer, err)
 	}
+	if monoNs(until) == 0 {
+		// Released: forget the pair's connections (ld_conn_map is an LRU
+		// cache; emptying it keeps the pinned maps from growing).
+		var ck shim6LdConnKey
+		var cv shim6LdConnVal
+		var stale []shim6LdConnKey
+		it := d.objs.LdConnMap.Iterate()
+		for it.Next(&ck, &cv) {
+			if ck.Local == k.Local && ck.Peer == k.Peer {
+				stale = append(stale, ck)
+			}
+		}
+		for _, ck := range stale {
+			if err := d.objs.LdConnMap.Delete(ck); err != nil && !errors.Is(err, cebpf.ErrKeyNotExist) {
+				return fmt.Errorf("TCP-LD hold: forget %v > %v: %w", local, peer, err)
+			}
+		}
+	}
 	// The programs look at ld_hold_map only while ld_state_map[0] (the
 	// number of holds) is not zero. Counted from the map, so that it stays
 	// right across restarts.
