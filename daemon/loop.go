@@ -356,6 +356,13 @@ func (l *Loop) tcpLDCheck() {
 			if !rec.trouble || now.Before(rec.burstAt) {
 				continue
 			}
+			if rec.bursts == 0 {
+				// New holds end before the burst: the acknowledgement
+				// of the retransmission it causes may arrive while the
+				// burst is still being sent.
+				l.tcpldBursts.Add(1)
+				l.tcpLDBursting(k, rec, now)
+			}
 			for c, una := range rec.conns {
 				ev := dataplane.Event{Kind: dataplane.EventULPTrouble, Src: k.local, Dst: k.peer, LocalPort: c.lport, PeerPort: c.pport, SndUna: una}
 				for range ldBurst {
@@ -364,10 +371,6 @@ func (l *Loop) tcpLDCheck() {
 			}
 			rec.bursts++
 			rec.burstAt = now.Add(ldBurstGap << (rec.bursts - 1))
-			if rec.bursts == 1 {
-				l.tcpldBursts.Add(1)
-				l.tcpLDBursting(k, rec, now)
-			}
 			if rec.bursts >= ldBursts {
 				l.tcpLDRelease(k, rec)
 				delete(l.ld, k)

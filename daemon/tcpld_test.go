@@ -44,13 +44,14 @@ func TestLoopTCPLD(t *testing.T) {
 	type hold struct {
 		local, peer       netip.Addr
 		until, startUntil time.Time
+		sentBefore        int // errors sent before the call
 	}
 	var holds []hold
 	l := NewLoop(core, LoopConfig{
 		Clock: newFakeClock(),
 		TCPLD: func(ev dataplane.Event) error { sent = append(sent, ev); return nil },
 		TCPLDHold: func(local, peer netip.Addr, until, startUntil time.Time) error {
-			holds = append(holds, hold{local, peer, until, startUntil})
+			holds = append(holds, hold{local, peer, until, startUntil, len(sent)})
 			return nil
 		},
 	})
@@ -88,8 +89,8 @@ func TestLoopTCPLD(t *testing.T) {
 	}
 	// The first burst ends new holds (held connections stay held until
 	// they retransmitted, at most ldHoldAfterBurst).
-	if now := l.cfg.Clock.Now(); len(holds) != 2 || !holds[1].startUntil.Equal(now) || holds[1].until.Sub(now) != ldHoldAfterBurst {
-		t.Fatalf("holds %+v after the first burst", holds)
+	if now := l.cfg.Clock.Now(); len(holds) != 2 || !holds[1].startUntil.Equal(now) || holds[1].until.Sub(now) != ldHoldAfterBurst || holds[1].sentBefore != 2 {
+		t.Fatalf("holds %+v after the first burst (new holds must end before it)", holds)
 	}
 	clk := l.cfg.Clock.(*fakeClock)
 	if next, ok := l.tcpLDNext(); !ok || next.Sub(clk.Now()) != ldBurstGap {
