@@ -261,18 +261,7 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		return d.addrs.Run(ctx, func(addrs []HostAddr) {
 			d.setAddrs(addrs)
 			d.pushLocators(ctx)
-			if ua, ok := d.dp.(UplinkAdder); ok {
-				for _, u := range d.uplinks(d.cfgSnapshot(), addrs) {
-					if !known[u] {
-						if err := ua.AddUplink(u); err != nil {
-							log.Warn("data plane: cannot attach to a new uplink", "interface", u, "err", err)
-							continue
-						}
-						known[u] = true
-						log.Info("data plane attached to a new uplink", "interface", u)
-					}
-				}
-			}
+			syncUplinks(d.dp, known, d.uplinks(d.cfgSnapshot(), addrs), log)
 		})
 	})
 	srv := &api.Server{Backend: d.backend, Logger: log, CheckPeer: api.AllowRootAndSelf}
@@ -459,6 +448,43 @@ func (d *Daemon) pushLocators(ctx context.Context) {
 }
 
 // uplinks returns the interfaces that carry allowed global addresses.
+// syncUplinks keeps the data plane attached to the interfaces that carry
+// locators (cur): new ones are attached; ones that no longer carry any
+// (removed, or their addresses gone) are detached, so that an interface
+// that comes back (a modem reconnecting: same name, new ifindex) is
+// attached again. known is the set attached so far, updated.
+func syncUplinks(dp any, known map[string]bool, cur []string, log *slog.Logger) {
+	if ur, ok := dp.(UplinkRemover); ok {
+		for u := range known {
+			if slices.Contains(cur, u) {
+				continue
+			}
+			// The kernel detaches the programs of a deleted interface
+			// itself; this drops our links and pins.
+			if err := ur.RemoveUplink(u); err != nil {
+				log.Debug("data plane: detaching a vanished uplink", "interface", u, "err", err)
+			}
+			delete(known, u)
+			log.Info("data plane detached from an uplink without locators", "interface", u)
+		}
+	}
+	ua, ok := dp.(UplinkAdder)
+	if !ok {
+		return
+	}
+	for _, u := range cur {
+		if known[u] {
+			continue
+		}
+		if err := ua.AddUplink(u); err != nil {
+			log.Warn("data plane: cannot attach to a new uplink", "interface", u, "err", err)
+			continue
+		}
+		known[u] = true
+		log.Info("data plane attached to a new uplink", "interface", u)
+	}
+}
+
 func (d *Daemon) uplinks(cfg *Config, host []HostAddr) []string {
 	var out []string
 	for _, h := range host {

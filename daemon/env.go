@@ -113,6 +113,12 @@ type UplinkAdder interface {
 	AddUplink(name string) error
 }
 
+// UplinkRemover is implemented by data planes that can detach from an
+// interface that no longer carries locators.
+type UplinkRemover interface {
+	RemoveUplink(name string) error
+}
+
 // HostAddr is one address of the host as rtnetlink reports it.
 type HostAddr struct {
 	Addr       netip.Addr
