@@ -2,7 +2,7 @@
 GO ?= go
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: all build test test-short lint generate demo clean
+.PHONY: all build test test-short lint generate man demo clean
 
 all: build
 
@@ -26,3 +26,7 @@ lint:
 
 generate:
 	$(GO) generate ./...
+
+# Man pages of shim6ctl and shim6lab into dist/man (shim6d.8 is hand-written).
+man:
+	scripts/gen-man.sh

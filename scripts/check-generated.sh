@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# CI: rebuild the BPF objects with the pinned Debian clang and fail when they
+# CI: rebuild the BPF objects with the pinned Debian clang (and the man pages)
+# and fail when they
 # differ from what is committed (someone changed bpf/*.c or *.h without
 # running scripts/gen-bpf.sh, or committed objects from another compiler).
 set -euo pipefail
@@ -15,3 +16,9 @@ if [ -n "$untracked" ]; then
   exit 1
 fi
 echo "check-generated: BPF objects up to date"
+scripts/gen-man.sh
+if ! git diff --exit-code --stat -- dist/man || [ -n "$(git ls-files --others --exclude-standard -- dist/man)" ]; then
+  echo "check-generated: dist/man is stale; run scripts/gen-man.sh and commit" >&2
+  exit 1
+fi
+echo "check-generated: man pages up to date"

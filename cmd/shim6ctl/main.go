@@ -10,6 +10,8 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+
+	"github.com/goshim6/goshim6/internal/manpage"
 )
 
 var commands []func() *cobra.Command
@@ -27,6 +29,7 @@ func newRoot() *cobra.Command {
 	for _, f := range commands {
 		root.AddCommand(f())
 	}
+	root.AddCommand(manpage.Command(root, "8"))
 	return root
 }
 

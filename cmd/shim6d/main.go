@@ -48,11 +48,17 @@ func main() {
 	os.Exit(run())
 }
 
+// newFlags defines shim6d's flags (dist/man/shim6d.8 documents each).
+func newFlags() (fs *flag.FlagSet, cfgPath *string, check, showVersion *bool) {
+	fs = flag.NewFlagSet("shim6d", flag.ContinueOnError)
+	cfgPath = fs.String("config", daemon.DefaultConfigPath, "configuration file (TOML); a missing default file means all defaults")
+	check = fs.Bool("check", false, "check the configuration file and exit")
+	showVersion = fs.Bool("version", false, "print the version and exit")
+	return fs, cfgPath, check, showVersion
+}
+
 func run() int {
-	fs := flag.NewFlagSet("shim6d", flag.ContinueOnError)
-	cfgPath := fs.String("config", daemon.DefaultConfigPath, "configuration file (TOML); a missing default file means all defaults")
-	check := fs.Bool("check", false, "check the configuration file and exit")
-	showVersion := fs.Bool("version", false, "print the version and exit")
+	fs, cfgPath, check, showVersion := newFlags()
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: shim6d [flags]\n\nThe goshim6 daemon (Shim6, RFC 5533). Runs as root, normally under systemd.\nSee docs/operations.md and docs/configuration.md.\n\nFlags:\n")
 		fs.PrintDefaults()

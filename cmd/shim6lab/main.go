@@ -20,6 +20,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/goshim6/goshim6/internal/manpage"
 	"github.com/goshim6/goshim6/lab"
 )
 
@@ -73,6 +74,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	for _, f := range commands {
 		root.AddCommand(f(g))
 	}
+	root.AddCommand(manpage.Command(root, "8"))
 	return root
 }
 
