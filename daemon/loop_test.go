@@ -50,11 +50,27 @@ func (h *loopHarness) stop() {
 }
 
 // sync waits until the loop has handled everything queued before it.
+// sync returns once the loop has handled every input delivered before the
+// call. One request is not enough: the loop selects among its input
+// channels at random, so a request can overtake events queued before it;
+// run on the loop, a request that finds the input queues empty comes after
+// all of them.
 func (h *loopHarness) sync(t *testing.T) {
 	t.Helper()
-	if err := h.loop.Do(context.Background(), func(time.Time, Core) error { return nil }); err != nil {
-		t.Fatal(err)
+	for range 1000 {
+		empty := false
+		if err := h.loop.Do(context.Background(), func(time.Time, Core) error {
+			l := h.loop
+			empty = len(l.dpEvents) == 0 && len(l.packets) == 0 && len(l.icmp) == 0 && len(l.locs) == 0
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if empty {
+			return
+		}
 	}
+	t.Fatal("the loop never drained its inputs")
 }
 
 func (h *loopHarness) want(t *testing.T, call string) {
