@@ -15,6 +15,8 @@ var (
 	ErrHolddown = errors.New("engine: peer in holddown (no Shim6 support seen recently)")
 	ErrLimit    = errors.New("engine: context limit reached")
 	ErrAddress  = errors.New("engine: not a unicast IPv6 address")
+	// ErrSelf: the peer ULID is one of this host's own addresses.
+	ErrSelf     = errors.New("engine: the peer ULID is a local address")
 	ErrNotFound = errors.New("engine: no such context")
 	ErrState    = errors.New("engine: context is not in a state that allows this")
 	ErrLocator  = errors.New("engine: locator not usable (unknown, unverified or broken)")
@@ -45,6 +47,15 @@ func (e *Engine) initiate(now time.Time, lu, pu netip.Addr, fii uint32) (*Contex
 	lu, pu = lu.WithZone(""), pu.WithZone("")
 	if !unicast6(lu) || !unicast6(pu) {
 		return nil, ErrAddress
+	}
+	if pu == lu || e.localHas(pu) {
+		// Traffic between two of our own addresses (the trigger
+		// heuristic can count it: loopback traffic crosses the cgroup
+		// hook) has no peer to multihome with; a context with ourselves
+		// would answer its own I1 and hold a second mapping for nothing
+		// (seen once in the e2e fail/heal cycles).
+		e.drop(dropSelf)
+		return nil, ErrSelf
 	}
 	key := ulidKey{lu, pu, fii}
 	if c := e.byULID[key]; c != nil {

@@ -475,3 +475,24 @@ func TestICMPTranslatedToULIDsOnShimmedContext(t *testing.T) {
 		t.Fatalf("state %s", s)
 	}
 }
+
+// Traffic between two of the host's own addresses has no peer: no context
+// is created for it (the trigger heuristic can count loopback traffic).
+func TestNoContextWithSelf(t *testing.T) {
+	n, a, _ := twoHosts(t, Config{}, Config{})
+	for _, ev := range []dataplane.Event{
+		{Kind: dataplane.EventTrigger, Src: a.addrs[0], Dst: a.addrs[0]},
+		{Kind: dataplane.EventTrigger, Src: a.addrs[0], Dst: a.addrs[1]},
+	} {
+		a.e.HandleDataPlaneEvent(n.now, ev)
+	}
+	if _, err := a.e.CreateContext(n.now, a.addrs[1], a.addrs[0]); !errors.Is(err, ErrSelf) {
+		t.Fatalf("CreateContext with ourselves: %v", err)
+	}
+	if cs := a.e.Contexts(); len(cs) != 0 {
+		t.Fatalf("contexts with ourselves: %+v", cs)
+	}
+	if d := a.e.Stats().Drops["self"]; d != 3 {
+		t.Fatalf("drops %v", a.e.Stats().Drops)
+	}
+}

@@ -62,6 +62,7 @@ const (
 	dropUnknownType
 	dropRateLimited
 	dropNotLocal
+	dropSelf
 	numDrops
 )
 
@@ -79,6 +80,7 @@ var dropNames = [numDrops]string{
 	dropUnknownType:  "unknown-type",
 	dropRateLimited:  "rate-limited",
 	dropNotLocal:     "not-local-ulid",
+	dropSelf:         "self",
 }
 
 func (r dropReason) String() string {
