@@ -7,6 +7,9 @@ import (
 	"testing"
 
 	cebpf "github.com/cilium/ebpf"
+
+	"github.com/goshim6/goshim6/internal/netns"
+	"github.com/goshim6/goshim6/internal/netns/nstest"
 )
 
 // requireRoot skips a test that needs root (BPF, namespaces) outside CI and
@@ -64,6 +67,27 @@ func skbContext(gsoSegs uint32) []byte {
 		binary.NativeEndian.PutUint32(b[176:], 1400) // gso_size
 	}
 	return b
+}
+
+// runOnDevice runs p on in with a real (non-loopback) device as the skb's
+// device: a veth in a namespace of the test's own, where the run happens.
+func runOnDevice(t testing.TB, p *cebpf.Program, in []byte) uint32 {
+	t.Helper()
+	n, peer := nstest.NS(t), nstest.NS(t)
+	if err := netns.Veth(n, "d0", peer, "d1"); err != nil {
+		t.Fatal(err)
+	}
+	idx, err := n.LinkIndex("d0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := skbContext(0)
+	binary.NativeEndian.PutUint32(ctx[40:], uint32(idx)) // __sk_buff.ifindex
+	var ret uint32
+	if err := n.Do(func() error { ret, _ = runProg(t, p, in, ctx); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return ret
 }
 
 func runProg(t testing.TB, p *cebpf.Program, in []byte, ctx []byte) (uint32, []byte) {

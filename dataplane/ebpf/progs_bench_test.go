@@ -34,7 +34,7 @@ func BenchmarkPrograms(b *testing.B) {
 		{"xdp/strip", objs.Shim6Xdp, packet(locB, locA, 140, shimHdr(6, tagA), tcp)},
 		{"xdp/pass", objs.Shim6Xdp, packet(other, ulidA, 6, tcp)},
 		{"cg_egress/context", objs.Shim6CgEgress, packet(ulidA, ulidB, 6, tcp)},
-		{"cg_egress/unrelated (trigger counting)", objs.Shim6CgEgress, packet(ulidA, other, 6, tcp)},
+		{"cg_egress/unrelated via lo (not counted)", objs.Shim6CgEgress, packet(ulidA, other, 6, tcp)},
 	}
 	// Fast reroute: shim6_reroute runs on every packet an uplink sends.
 	fr := testObjects(b, shim6Config{TriggerPackets: 1 << 30})

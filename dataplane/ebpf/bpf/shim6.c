@@ -52,6 +52,7 @@ char __license[] SEC("license") = "Dual BSD/GPL";
 #define MOVE_MAX (MAX_EXT_LEN + 48 + 8)
 
 #define IP6_HLEN 40
+#define LOOPBACK_IFINDEX 1
 #define SHIM6_HLEN 8
 #define SHIM6_P_BIT 0x80
 
@@ -1257,6 +1258,12 @@ int shim6_cg_egress(struct __sk_buff *skb)
 		activity_tx(o->local_tag, segs ? segs : 1, skb->len);
 		return 1;
 	}
+	/* Traffic between the host's own addresses leaves through lo
+	 * (ifindex 1 in every namespace): no peer to multihome with, it does
+	 * not count towards the trigger (a context with ourselves was
+	 * attempted after the TCP-LD errors, which go through lo). */
+	if (skb->ifindex == LOOPBACK_IFINDEX)
+		return 1;
 	trigger_account(&k, skb->len, cfg);
 	return 1;
 }
